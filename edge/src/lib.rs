@@ -1,0 +1,2 @@
+//! dipnuc edge library: everything the `dipnuc-edge` daemon runs on the board.
+pub mod nuc;

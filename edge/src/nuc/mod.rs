@@ -1,0 +1,1 @@
+//! The TV-DIP noise-pattern engine and its classical counterparts.

@@ -1,0 +1,1 @@
+//! Shared fixtures for the end-to-end tests: starting the edge daemon, link fault injection.

@@ -1,0 +1,1 @@
+//! dipnuc host library: the typed client for a dipnuc edge device and offline tools.
