@@ -1,2 +1,100 @@
-//! Wire protocol shared by the dipnuc edge daemon and the host tools.
+//! Wire protocol shared by the dipnuc edge daemon (`dipnuc-edge`) and the host tools (`dipnuc`).
+//!
+//! This crate is the interface control document: the endpoint and topic tables below say what
+//! each end may send, the types under [`messages`] say what it looks like. It is `no_std`
+//! without the `std` feature, so a microcontroller can speak it too.
+//!
+//! ```text
+//!   host (client)                                      edge (server)
+//!   ┌────────────┐  Packet::Request { id, body }      ┌────────────┐
+//!   │ Client /   │ ─────────────────────────────────▶ │ link       │
+//!   │ Tracker    │ ◀───────────────────────────────── │ server     │
+//!   └────────────┘  Packet::Response { id, body }     └────────────┘
+//!                   Packet::Topic(..)  (unsolicited)
+//!   frame on the byte stream = COBS(postcard(Packet) ‖ CRC-32 LE) ‖ 0x00
+//! ```
+//!
+//! ## Endpoints (`Request` → final `Response`; any request may also get `Nack`)
+//!
+//! | Request            | Response                          | Path               |
+//! |--------------------|-----------------------------------|--------------------|
+//! | `Hello`            | `Hello`                           | `hello`            |
+//! | `Auth`             | `Ack`                             | `auth`             |
+//! | `Ping`             | `Pong`                            | `ping`             |
+//! | `GetInfo`          | `Info`                            | `info/get`         |
+//! | `GetTelemetry`     | `Telemetry`                       | `telemetry/get`    |
+//! | `ConfigGet`        | `ConfigValue`                     | `config/get`       |
+//! | `ConfigSet`        | `ConfigValue`                     | `config/set`       |
+//! | `ConfigExport`     | `BulkOffer` (Config)              | `config/export`    |
+//! | `CalibrateStart`   | `CalibrateStarted`                | `fit/start`        |
+//! | `CalibrateAbort`   | `Ack`                             | `fit/abort`        |
+//! | `CalibrateStatus`  | `FitStatus`                       | `fit/status`       |
+//! | `SnapshotRequest`  | `BulkOffer` (Frame)               | `snapshot`         |
+//! | `PatternPull`      | `BulkOffer` (Pattern)             | `pattern/pull`     |
+//! | `BulkRead`         | `BulkChunk`                       | `bulk/read`        |
+//! | `BulkBegin`        | `BulkAccepted`                    | `bulk/begin`       |
+//! | `BulkWrite`        | `BulkProgress`                    | `bulk/write`       |
+//! | `BulkCommit`       | `InProgress`…, `Ack`              | `bulk/commit`      |
+//! | `BulkStatus`       | `BulkProgress`                    | `bulk/status`      |
+//! | `BulkCancel`       | `Ack`                             | `bulk/cancel`      |
+//! | `FirmwareStatus`   | `FirmwareState`                   | `firmware/status`  |
+//! | `FirmwareConfirm`  | `Ack`                             | `firmware/confirm` |
+//! | `Reboot`           | `Ack`                             | `reboot`           |
+//! | `TimeSync`         | `TimeSync`                        | `time/sync`        |
+//! | `LogSubscribe`     | `Ack`                             | `log/subscribe`    |
+//! | `SubscribeTopics`  | `Ack`                             | `topics/subscribe` |
+//!
+//! Pattern push, config import and firmware upload are `BulkBegin` with `ObjectKind::Pattern`,
+//! `Config` or `Firmware`, then `BulkWrite`s, then `BulkCommit`.
+//!
+//! ## Topics (device → host, after `SubscribeTopics`)
+//!
+//! | Topic          | Payload       | Rate              | Path           |
+//! |----------------|---------------|-------------------|----------------|
+//! | `Heartbeat`    | `Telemetry`   | 1 Hz              | `heartbeat`    |
+//! | `FitProgress`  | `FitProgress` | ≤ 10 Hz while fitting | `fit/progress` |
+//! | `FitDone`      | `FitDone`     | once per fit      | `fit/done`     |
+//! | `Log`          | `LogLine`     | as logged         | `log`          |
+//!
+//! ## Rules of the link
+//!
+//! - Both ends send `Hello` first; [`Hello::check`] refuses a different major version or
+//!   [`SCHEMA_HASH`]. Over TCP the device answers nothing but `Hello` and `Auth` until `Auth`.
+//! - Request ids are chosen by the host; each response carries the id of its request. A reply
+//!   whose id is not in flight is late or unknown and is discarded (see `tracker`).
+//! - Long operations send `InProgress` (same id) before the final response.
+//!
+//! ## Features
+//!
+//! - `alloc`: `Vec`-returning encoders, [`bulk::VecReceiver`].
+//! - `std` (default): [`io`] (framed streams over `std::io`), [`tracker`], [`client`].
 #![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+pub mod bulk;
+pub mod envelope;
+pub mod framing;
+pub mod handshake;
+pub mod messages;
+pub mod schema;
+pub mod text;
+
+#[cfg(feature = "std")]
+pub mod client;
+#[cfg(feature = "std")]
+pub mod io;
+#[cfg(feature = "std")]
+pub mod tracker;
+
+// ---
+
+pub use envelope::{Packet, PacketError};
+pub use framing::{
+    CRC_LEN, DecoderStats, FrameDecoder, FrameError, MAX_FRAME, MAX_PAYLOAD, encode_frame,
+};
+pub use handshake::{HandshakeError, Hello, PROTOCOL_VERSION, ProtocolVersion};
+pub use messages::*;
+pub use schema::SCHEMA_HASH;

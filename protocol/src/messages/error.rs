@@ -93,7 +93,11 @@ impl fmt::Display for Nack {
         if self.detail.is_empty() {
             write!(f, "device refused the request: {}", self.code)
         } else {
-            write!(f, "device refused the request: {}: {}", self.code, self.detail)
+            write!(
+                f,
+                "device refused the request: {}: {}",
+                self.code, self.detail
+            )
         }
     }
 }

@@ -1,0 +1,26 @@
+//! The wire message types, one file per area. `Request`, `Response` and `Topic` are the three
+//! enums that travel inside a [`Packet`](crate::envelope::Packet).
+
+pub mod bulk;
+pub mod config;
+pub mod error;
+pub mod firmware;
+pub mod fit;
+pub mod info;
+pub mod request;
+pub mod response;
+pub mod system;
+pub mod telemetry;
+pub mod topic;
+
+pub use bulk::{BULK_CHUNK, ChunkData, ObjectEncoding, ObjectKind, ObjectMeta, SnapshotKind};
+pub use config::{CONFIG_KEY_LEN, CONFIG_VALUE_LEN, ConfigKey, ConfigText};
+pub use error::{Nack, NackCode};
+pub use firmware::FirmwareState;
+pub use fit::{FitDone, FitOutcome, FitProgress, FitState, FitStatus, FitSummary, MethodName};
+pub use info::{Capabilities, DeviceInfo, Ident};
+pub use request::{Request, TOKEN_LEN};
+pub use response::Response;
+pub use system::{LogLevel, LogLine};
+pub use telemetry::Telemetry;
+pub use topic::Topic;

@@ -1,0 +1,41 @@
+//! Telemetry: the device's health numbers, answered to `GetTelemetry` and sent as the 1 Hz
+//! heartbeat topic.
+
+use postcard::experimental::max_size::MaxSize;
+use postcard_schema::Schema;
+use serde::{Deserialize, Serialize};
+
+use super::fit::{FitState, FitSummary};
+
+/// Health and performance of the device at one instant.
+#[derive(Serialize, Deserialize, Schema, MaxSize, Debug, Clone, PartialEq)]
+pub struct Telemetry {
+    /// Milliseconds since the daemon started (orders heartbeats, detects restarts).
+    pub uptime_ms: u64,
+    /// Corrected frames per second over the last second.
+    pub fps: f32,
+    /// Frames captured since start.
+    pub frames_total: u64,
+    /// Frames dropped since start (capture overruns, corrupt frames).
+    pub frames_dropped: u64,
+    /// Capture-to-corrected latency of the last frame, microseconds.
+    pub frame_latency_us: u32,
+    /// Age of the applied pattern in seconds; `None` when no pattern is applied yet.
+    pub pattern_age_s: Option<u32>,
+    /// What the fit machinery is doing.
+    pub fit_state: FitState,
+    /// The last finished fit.
+    pub last_fit: Option<FitSummary>,
+    /// GPU load in percent; `None` without a GPU.
+    pub gpu_load_pct: Option<f32>,
+    /// CPU load in percent (all cores).
+    pub cpu_load_pct: f32,
+    /// Sensor (focal plane) temperature in °C, when the camera reports it.
+    pub sensor_temp_c: Option<f32>,
+    /// SoC temperature in °C, when readable.
+    pub soc_temp_c: Option<f32>,
+    /// Free space on the data partition, MiB.
+    pub disk_free_mb: u64,
+    /// Roughness of recent corrected frames (lower is better), when measured.
+    pub roughness: Option<f32>,
+}
