@@ -96,5 +96,10 @@ pub use framing::{
     CRC_LEN, DecoderStats, FrameDecoder, FrameError, MAX_FRAME, MAX_PAYLOAD, encode_frame,
 };
 pub use handshake::{HandshakeError, Hello, PROTOCOL_VERSION, ProtocolVersion};
-pub use messages::*;
+pub use messages::{
+    BULK_CHUNK, CONFIG_KEY_LEN, CONFIG_VALUE_LEN, Capabilities, ChunkData, ConfigKey, ConfigText,
+    DeviceInfo, FirmwareState, FitDone, FitOutcome, FitProgress, FitState, FitStatus, FitSummary,
+    Ident, LogLevel, LogLine, MethodName, Nack, NackCode, ObjectEncoding, ObjectKind, ObjectMeta,
+    Request, Response, SnapshotKind, TOKEN_LEN, Telemetry, Topic,
+};
 pub use schema::SCHEMA_HASH;

@@ -136,6 +136,8 @@ impl RxState {
 /// Send half: encode buffers, usable with any `Write`.
 #[derive(Debug)]
 struct TxState {
+    /// Whether the opening delimiter went out (see `send`).
+    opened: bool,
     scratch: Box<[u8]>,
     frame: Box<[u8]>,
     packets_out: u64,
@@ -145,6 +147,7 @@ struct TxState {
 impl TxState {
     fn new() -> Self {
         TxState {
+            opened: false,
             scratch: vec![0; MAX_PAYLOAD].into_boxed_slice(),
             frame: vec![0; MAX_FRAME].into_boxed_slice(),
             packets_out: 0,
@@ -154,6 +157,14 @@ impl TxState {
 
     fn send(&mut self, io: &mut impl Write, packet: &Packet) -> Result<(), LinkError> {
         let n = packet.encode_frame(&mut self.scratch, &mut self.frame)?;
+        if !self.opened {
+            // A lone delimiter before the first frame ends whatever partial frame the peer may
+            // hold from before (a reconnect on a serial line), so the first frame is not lost
+            // by being glued to it. Receivers ignore empty frames.
+            io.write_all(&[0])?;
+            self.bytes_out += 1;
+            self.opened = true;
+        }
         io.write_all(&self.frame[..n])?;
         io.flush()?;
         self.packets_out += 1;
