@@ -75,6 +75,28 @@ pub struct ClientStats {
     pub stray_requests: u64,
 }
 
+/// An object the device offered for reading (`Response::BulkOffer`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offer {
+    /// Id to read with.
+    pub transfer_id: u32,
+    /// What it is.
+    pub kind: ObjectKind,
+    /// Total size in bytes.
+    pub total_len: u32,
+    /// CRC-32 of the whole object.
+    pub crc32: u32,
+    /// Its description.
+    pub meta: ObjectMeta,
+}
+
+impl Offer {
+    /// A receiver sized and keyed for this object, to pass to [`Client::read_offer`].
+    pub fn receiver(&self) -> VecReceiver {
+        VecReceiver::new(self.total_len, self.crc32)
+    }
+}
+
 /// An object pulled from the device.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PulledObject {
@@ -399,48 +421,76 @@ impl<T: Read + Write> Client<T> {
     }
 
     /// Sends `request` (which must answer `BulkOffer`: a snapshot, pattern pull or config
-    /// export) and reads the offered object chunk by chunk, verifying the whole-object CRC.
-    /// Lost chunks are re-read by the tracker's retries from the last good offset.
-    /// `progress(received, total)` is called after each chunk.
-    pub fn pull(
-        &mut self,
-        request: Request,
-        mut progress: impl FnMut(u32, u32),
-    ) -> Result<PulledObject, CallError> {
+    /// export) and returns the offer.
+    pub fn offer(&mut self, request: Request) -> Result<Offer, CallError> {
         let name = request.name();
-        let (transfer_id, kind, total_len, crc32, meta) = match self.call(request)? {
+        match self.call(request)? {
             Response::BulkOffer {
                 transfer_id,
                 kind,
                 total_len,
                 crc32,
                 meta,
-            } => (transfer_id, kind, total_len, crc32, meta),
-            other => return Err(unexpected(name, other)),
-        };
-        let mut receiver = VecReceiver::new(total_len, crc32);
+            } => Ok(Offer {
+                transfer_id,
+                kind,
+                total_len,
+                crc32,
+                meta,
+            }),
+            other => Err(unexpected(name, other)),
+        }
+    }
+
+    /// Reads the rest of an offered object into `receiver`, from `receiver.next_offset()` on.
+    /// Lost chunks are re-read by the tracker's retries; after a dropped link, call it again
+    /// on a new client with the same `receiver` to continue where it stopped (the device keeps
+    /// offers for a while). `progress(received, total)` is called after each chunk.
+    pub fn read_offer(
+        &mut self,
+        offer: &Offer,
+        receiver: &mut VecReceiver,
+        mut progress: impl FnMut(u32, u32),
+    ) -> Result<(), CallError> {
+        let total_len = offer.total_len;
         while receiver.next_offset() < total_len {
             let offset = receiver.next_offset();
             let len = (total_len - offset).min(BULK_CHUNK as u32) as u16;
             let request = Request::BulkRead {
-                transfer_id,
+                transfer_id: offer.transfer_id,
                 offset,
                 len,
             };
             match self.call(request)? {
                 Response::BulkChunk {
-                    transfer_id: t,
+                    transfer_id,
                     offset: got,
                     data,
-                } if t == transfer_id && !data.is_empty() => {
+                } if transfer_id == offer.transfer_id && !data.is_empty() => {
                     receiver.write(got, &data)?;
                 }
                 other => return Err(unexpected("bulk/read", other)),
             }
             progress(receiver.next_offset(), total_len);
         }
+        Ok(())
+    }
+
+    /// [`offer`](Self::offer) + [`read_offer`](Self::read_offer) + CRC check: the whole object.
+    pub fn pull(
+        &mut self,
+        request: Request,
+        progress: impl FnMut(u32, u32),
+    ) -> Result<PulledObject, CallError> {
+        let offer = self.offer(request)?;
+        let mut receiver = offer.receiver();
+        self.read_offer(&offer, &mut receiver, progress)?;
         let data = receiver.commit().map_err(|(e, _)| e)?;
-        Ok(PulledObject { kind, meta, data })
+        Ok(PulledObject {
+            kind: offer.kind,
+            meta: offer.meta,
+            data,
+        })
     }
 
     /// Uploads `data` as an object of `kind`: `BulkBegin` (the device answers the offset to

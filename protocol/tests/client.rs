@@ -192,3 +192,120 @@ fn bulk_push_and_pull_round_trip() {
     drop(client);
     dev.join().unwrap();
 }
+
+#[test]
+fn handshake_with_a_different_build_names_both_versions() {
+    let (mut client, dev) = device(|link, id, _req| {
+        let mut theirs = Hello::new("old-device", "0.0.9", Capabilities::NONE);
+        theirs.protocol_version.major += 1;
+        theirs.schema_hash ^= 0xffff;
+        reply(link, id, Response::Hello(theirs));
+    });
+    let ours = Hello::new("host", "1.0", Capabilities::NONE);
+    let err = client.handshake(&ours).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, CallError::Handshake(_)), "{text}");
+    assert!(
+        text.contains(&protocol::PROTOCOL_VERSION.to_string()),
+        "{text}"
+    );
+    assert!(text.contains("old-device"), "{text}");
+    assert!(client.peer().is_none());
+    drop(client);
+    dev.join().unwrap();
+}
+
+#[test]
+fn timeout_after_bounded_retries_counts_every_attempt() {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = seen.clone();
+    // A device that never answers.
+    let (mut client, dev) = device(move |_link, _id, _req| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    let err = client
+        .call_with(
+            Request::GetTelemetry,
+            RetryPolicy::new(Duration::from_millis(40), 2),
+            |_, _| {},
+        )
+        .unwrap_err();
+    match err {
+        CallError::Timeout {
+            request, retries, ..
+        } => assert_eq!((request, retries), ("telemetry/get", 2)),
+        other => panic!("{other}"),
+    }
+    drop(client);
+    dev.join().unwrap();
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+/// A pull interrupted by a dropped link continues on a new connection from the last good
+/// offset, with the same receiver, and the result is CRC-verified.
+#[test]
+fn pull_resumes_after_the_link_drops() {
+    let object: Vec<u8> = (0..20_000u32).map(|i| (i % 239) as u8).collect();
+    let serve = |object: Vec<u8>, reads_before_drop: Option<usize>| {
+        let mut reads = 0;
+        let (host_end, device_end) = memory_link();
+        let handle = thread::spawn(move || {
+            let mut link = FramedStream::new(device_end);
+            let mut offsets = Vec::new();
+            while let Ok(Some(packet)) = link.recv(Duration::from_secs(5)) {
+                let Packet::Request { id, body } = packet else {
+                    continue;
+                };
+                let body = match body {
+                    Request::PatternPull => Response::BulkOffer {
+                        transfer_id: 5,
+                        kind: ObjectKind::Pattern,
+                        total_len: object.len() as u32,
+                        crc32: object_crc32(&object),
+                        meta: ObjectMeta::opaque(ObjectEncoding::F32Le, "p"),
+                    },
+                    Request::BulkRead { offset, len, .. } => {
+                        reads += 1;
+                        offsets.push(offset);
+                        if Some(reads) == reads_before_drop {
+                            return offsets; // the link drops mid-transfer
+                        }
+                        let start = offset as usize;
+                        let end = (start + len as usize).min(object.len());
+                        Response::BulkChunk {
+                            transfer_id: 5,
+                            offset,
+                            data: chunk_data(&object[start..end]),
+                        }
+                    }
+                    _ => Response::Ack,
+                };
+                reply(&mut link, id, body);
+            }
+            offsets
+        });
+        let policy = RetryPolicy::new(Duration::from_millis(300), 1);
+        (Client::new(FramedStream::new(host_end), policy), handle)
+    };
+
+    let (mut first, dev) = serve(object.clone(), Some(3));
+    let offer = first.offer(Request::PatternPull).unwrap();
+    let mut receiver = offer.receiver();
+    let err = first
+        .read_offer(&offer, &mut receiver, |_, _| {})
+        .unwrap_err();
+    assert!(matches!(err, CallError::Link(_)), "{err}");
+    assert_eq!(dev.join().unwrap(), vec![0, 4096, 8192]);
+    let resume_at = receiver.next_offset();
+    assert_eq!(resume_at, 8192);
+
+    let (mut second, dev) = serve(object.clone(), None);
+    second.read_offer(&offer, &mut receiver, |_, _| {}).unwrap();
+    drop(second);
+    assert_eq!(
+        dev.join().unwrap()[0],
+        resume_at,
+        "continued, not restarted"
+    );
+    assert_eq!(receiver.commit().unwrap(), object);
+}

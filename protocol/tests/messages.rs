@@ -115,3 +115,30 @@ fn largest_frame_fits() {
     // A full chunk dominates every other message.
     assert!(write.to_payload().unwrap().len() + 16 >= max_payload);
 }
+
+#[test]
+fn wire_error_and_capabilities_display() {
+    use protocol::{Capabilities, Nack, NackCode};
+    let nack = Nack::new(
+        NackCode::InvalidValue,
+        "correction.offset: expected a float",
+    );
+    assert_eq!(
+        nack.to_string(),
+        "device refused the request: invalid value: correction.offset: expected a float"
+    );
+    let as_error: &dyn std::error::Error = &nack;
+    assert!(as_error.source().is_none());
+    // Over-long details are cut at the wire capacity, not refused.
+    let long = Nack::new(NackCode::Internal, &"x".repeat(500));
+    assert_eq!(
+        long.detail.len(),
+        protocol::messages::error::NACK_DETAIL_LEN
+    );
+
+    let caps = Capabilities::CUDA | Capabilities::FIRMWARE_UPDATE | Capabilities(1 << 30);
+    assert_eq!(caps.to_string(), "cuda,firmware-update,0x40000000");
+    assert!(caps.contains(Capabilities::CUDA));
+    assert!(!caps.contains(Capabilities::GPIO));
+    assert_eq!(Capabilities::NONE.to_string(), "none");
+}

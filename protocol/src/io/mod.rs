@@ -6,6 +6,9 @@
 //! deadline of its own: `recv(timeout)` keeps reading until a packet arrives or `timeout` has
 //! passed, and honours it to within one read timeout. A transport that blocks forever makes
 //! `recv` block forever.
+//!
+//! A sender writes one lone `0x00` before its first frame, so a peer holding a partial frame
+//! from before (a serial line across a reconnect) drops it instead of losing the first frame.
 
 pub mod memory;
 

@@ -23,6 +23,8 @@ pub const TOKEN_LEN: usize = 64;
 #[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize, Schema, MaxSize, Debug, Clone, PartialEq)]
 pub enum Request {
+    // `Hello` must stay the first variant with an unchanged layout: peers built from different
+    // message sets still decode each other's `Hello` and can report the mismatch.
     /// Handshake: the host's identity, versions and schema hash. → `Response::Hello`.
     Hello(Hello),
     /// Authenticate with the pre-shared token (TCP). → `Ack` or `Nack(Unauthorized)`.

@@ -25,6 +25,7 @@ pub const STAGE_LEN: usize = 32;
 #[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize, Schema, MaxSize, Debug, Clone, PartialEq)]
 pub enum Response {
+    // `Hello` must stay the first variant (see `Request`).
     /// The device's handshake.
     Hello(Hello),
     /// Done, nothing to report.
