@@ -102,4 +102,8 @@ pub use messages::{
     Ident, LogLevel, LogLine, MethodName, Nack, NackCode, ObjectEncoding, ObjectKind, ObjectMeta,
     Request, Response, SnapshotKind, TOKEN_LEN, Telemetry, Topic,
 };
+pub use messages::{
+    FIRMWARE_ERROR_LEN, FIT_DETAIL_LEN, IDENT_LEN, LABEL_LEN, LOG_MESSAGE_LEN, LOG_TARGET_LEN,
+    METHOD_LEN, NACK_DETAIL_LEN, STAGE_LEN,
+};
 pub use schema::SCHEMA_HASH;

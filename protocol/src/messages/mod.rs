@@ -24,3 +24,10 @@ pub use response::Response;
 pub use system::{LogLevel, LogLine};
 pub use telemetry::Telemetry;
 pub use topic::Topic;
+
+/// Capacities of the bounded wire strings, in bytes.
+pub use self::{
+    bulk::LABEL_LEN, error::NACK_DETAIL_LEN, firmware::FIRMWARE_ERROR_LEN, fit::FIT_DETAIL_LEN,
+    fit::METHOD_LEN, info::IDENT_LEN, response::STAGE_LEN, system::LOG_MESSAGE_LEN,
+    system::LOG_TARGET_LEN,
+};
