@@ -1,2 +1,3 @@
 //! dipnuc edge library: everything the `dipnuc-edge` daemon runs on the board.
+pub mod imageio;
 pub mod nuc;

@@ -99,7 +99,11 @@ impl BudgetClock {
         if step >= self.total {
             return false;
         }
-        if self.abort.as_ref().is_some_and(|a| a.load(Ordering::Relaxed)) {
+        if self
+            .abort
+            .as_ref()
+            .is_some_and(|a| a.load(Ordering::Relaxed))
+        {
             self.aborted = true;
             return false;
         }

@@ -217,7 +217,12 @@ impl Pattern {
                 fh: self.height,
             });
         }
-        let data = self.data.iter().zip(&other.data).map(|(a, b)| a + b).collect();
+        let data = self
+            .data
+            .iter()
+            .zip(&other.data)
+            .map(|(a, b)| a + b)
+            .collect();
         Pattern::new(self.width, self.height, data)
     }
 
@@ -242,9 +247,12 @@ impl Pattern {
         let t = map
             .get("pattern")
             .ok_or_else(|| bad("no `pattern` tensor in file".into()))?;
-        let (h, w) = t
-            .dims2()
-            .map_err(|_| bad(format!("`pattern` has shape {:?}, expected (height, width)", t.dims())))?;
+        let (h, w) = t.dims2().map_err(|_| {
+            bad(format!(
+                "`pattern` has shape {:?}, expected (height, width)",
+                t.dims()
+            ))
+        })?;
         let data = t
             .to_dtype(candle_core::DType::F32)?
             .flatten_all()?

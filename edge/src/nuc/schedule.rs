@@ -35,28 +35,96 @@ pub struct KBlock {
 }
 
 const VIDEO: &[KBlock] = &[
-    KBlock { until: 1500, lo: 50, hi: 59 },
-    KBlock { until: 3000, lo: 40, hi: 49 },
-    KBlock { until: 4500, lo: 30, hi: 39 },
-    KBlock { until: 6000, lo: 20, hi: 29 },
-    KBlock { until: 7500, lo: 10, hi: 19 },
-    KBlock { until: 9000, lo: 3, hi: 9 },
-    KBlock { until: u32::MAX, lo: 1, hi: 1 },
+    KBlock {
+        until: 1500,
+        lo: 50,
+        hi: 59,
+    },
+    KBlock {
+        until: 3000,
+        lo: 40,
+        hi: 49,
+    },
+    KBlock {
+        until: 4500,
+        lo: 30,
+        hi: 39,
+    },
+    KBlock {
+        until: 6000,
+        lo: 20,
+        hi: 29,
+    },
+    KBlock {
+        until: 7500,
+        lo: 10,
+        hi: 19,
+    },
+    KBlock {
+        until: 9000,
+        lo: 3,
+        hi: 9,
+    },
+    KBlock {
+        until: u32::MAX,
+        lo: 1,
+        hi: 1,
+    },
 ];
 const SPN: &[KBlock] = &[
-    KBlock { until: 1500, lo: 50, hi: 59 },
-    KBlock { until: 3000, lo: 40, hi: 49 },
-    KBlock { until: 4500, lo: 30, hi: 39 },
-    KBlock { until: 6000, lo: 20, hi: 29 },
-    KBlock { until: 7500, lo: 10, hi: 19 },
-    KBlock { until: u32::MAX, lo: 3, hi: 9 },
+    KBlock {
+        until: 1500,
+        lo: 50,
+        hi: 59,
+    },
+    KBlock {
+        until: 3000,
+        lo: 40,
+        hi: 49,
+    },
+    KBlock {
+        until: 4500,
+        lo: 30,
+        hi: 39,
+    },
+    KBlock {
+        until: 6000,
+        lo: 20,
+        hi: 29,
+    },
+    KBlock {
+        until: 7500,
+        lo: 10,
+        hi: 19,
+    },
+    KBlock {
+        until: u32::MAX,
+        lo: 3,
+        hi: 9,
+    },
 ];
 const LPN: &[KBlock] = &[
-    KBlock { until: 3000, lo: 20, hi: 29 },
-    KBlock { until: u32::MAX, lo: 10, hi: 19 },
+    KBlock {
+        until: 3000,
+        lo: 20,
+        hi: 29,
+    },
+    KBlock {
+        until: u32::MAX,
+        lo: 10,
+        hi: 19,
+    },
 ];
-const ONE: &[KBlock] = &[KBlock { until: u32::MAX, lo: 1, hi: 1 }];
-const REFINE: &[KBlock] = &[KBlock { until: u32::MAX, lo: 3, hi: 9 }];
+const ONE: &[KBlock] = &[KBlock {
+    until: u32::MAX,
+    lo: 1,
+    hi: 1,
+}];
+const REFINE: &[KBlock] = &[KBlock {
+    until: u32::MAX,
+    lo: 3,
+    hi: 9,
+}];
 
 impl ScheduleKind {
     /// Iteration count the reference notebook runs this schedule for.

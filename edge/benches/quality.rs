@@ -1,0 +1,190 @@
+//! Quality benchmark on the reference's synthetic `human` scene (issue 4 item 7): for every
+//! FPN, LPN and combined level, fit one pattern on the first frames and measure all 29 frames
+//! against the clean ones (min-max PSNR as the reference, SSIM) for the noisy input, CP-TV and
+//! TV-DIP; plus the published TV-DIP output of frame 17 (31.09 dB) as the bar.
+//!
+//! Environment: `DIPNUC_QUALITY_SECONDS` (TV-DIP wall budget per set, default 20),
+//! `DIPNUC_QUALITY_ITERS` (TV-DIP iteration cap), `DIPNUC_QUALITY_PRESET` (default `fast`),
+//! `DIPNUC_QUALITY_FRAMES` (training frames, default 16), `DIPNUC_QUALITY_SETS` (comma list of
+//! substrings to select sets), `DIPNUC_DEVICE` (cpu, cuda:0).
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use edge::imageio::{list_images, load_gray};
+use edge::nuc::metrics::{psnr_minmax, ssim_minmax};
+use edge::nuc::{Budget, FitConfig, FrameSet, Method, Pattern, estimator};
+
+const SETS: [&str; 12] = [
+    "fpn_f05",
+    "fpn_f10",
+    "fpn_f15",
+    "fpn_f20",
+    "lpn_l1",
+    "lpn_l2",
+    "lpn_l3",
+    "lpn_l4",
+    "combined_f05_l1",
+    "combined_f10_l2",
+    "combined_f15_l3",
+    "combined_f20_l4",
+];
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn load_dir(dir: &Path) -> (Vec<String>, usize, usize, Vec<Vec<f32>>) {
+    let files = list_images(dir).unwrap_or_else(|e| panic!("{e}"));
+    let mut names = Vec::new();
+    let mut frames = Vec::new();
+    let (mut w, mut h) = (0, 0);
+    for f in files {
+        let img = load_gray(&f).unwrap_or_else(|e| panic!("{e}"));
+        (w, h) = (img.width, img.height);
+        names.push(f.file_name().unwrap().to_string_lossy().into_owned());
+        frames.push(img.to_f32());
+    }
+    (names, w, h, frames)
+}
+
+struct Score {
+    psnr: f64,
+    ssim: f64,
+    f17: f64,
+}
+
+fn score(
+    frames: &[Vec<f32>],
+    clean: &[Vec<f32>],
+    names: &[String],
+    pattern: Option<&Pattern>,
+    w: usize,
+    h: usize,
+) -> Score {
+    let (mut p, mut s, mut f17) = (0.0, 0.0, f64::NAN);
+    for ((f, c), name) in frames.iter().zip(clean).zip(names) {
+        let corrected = match pattern {
+            Some(pt) => pt.apply(w, h, f).unwrap(),
+            None => f.clone(),
+        };
+        let v = psnr_minmax(&corrected, c);
+        if name.starts_with("17.") {
+            f17 = v;
+        }
+        p += v;
+        s += ssim_minmax(&corrected, c, w, h);
+    }
+    let n = frames.len() as f64;
+    Score {
+        psnr: p / n,
+        ssim: s / n,
+        f17,
+    }
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/dip4ir");
+    let human = root.join("data/human");
+    if !human.join("images_clean").is_dir() {
+        println!("quality bench skipped: {} not found", human.display());
+        return;
+    }
+    let seconds: f64 = env("DIPNUC_QUALITY_SECONDS", 20.0);
+    let iters: Option<u32> = std::env::var("DIPNUC_QUALITY_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let preset: String = env("DIPNUC_QUALITY_PRESET", "fast".to_string());
+    let n_train: usize = env("DIPNUC_QUALITY_FRAMES", 16);
+    let filter: String = env("DIPNUC_QUALITY_SETS", String::new());
+    let mut cfg = FitConfig::preset(&preset).expect("preset");
+    cfg.device = env("DIPNUC_DEVICE", cfg.device.clone());
+    cfg.seed = Some(1);
+    cfg.max_frames = n_train;
+    cfg.cptv.max_frames = n_train;
+
+    let (names, w, h, clean) = load_dir(&human.join("images_clean"));
+    println!(
+        "quality on human {w}x{h}, {} frames, fit on the first {n_train}; tv-dip preset `{preset}`, budget {seconds} s{} per set, {} threads",
+        names.len(),
+        iters
+            .map(|i| format!(" / {i} iterations"))
+            .unwrap_or_default(),
+        rayon::current_num_threads()
+    );
+    // The bar: the published TV-DIP output of frame 17.
+    if let Ok(img) = load_gray(&root.join("out_tv_dip.png")) {
+        let i = names.iter().position(|n| n.starts_with("17.")).unwrap();
+        println!(
+            "published TV-DIP out_tv_dip.png vs clean 17: {:.2} dB min-max PSNR",
+            psnr_minmax(&img.to_f32(), &clean[i])
+        );
+    }
+    println!(
+        "{:<17} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>6} {:>7} {:>7}",
+        "set", "noisy", "colmean", "cp-tv", "tv-dip", "ssim", "f17", "iters", "cp s", "dip s"
+    );
+    let (mut sum_noisy, mut sum_cp, mut sum_dip, mut n_sets) = (0.0, 0.0, 0.0, 0);
+    for set in SETS {
+        if !filter.is_empty() && !filter.split(',').any(|f| set.contains(f)) {
+            continue;
+        }
+        let dir = human.join(format!("images_{set}"));
+        if !dir.is_dir() {
+            println!("{set:<17} missing");
+            continue;
+        }
+        let (nnames, _, _, noisy) = load_dir(&dir);
+        assert_eq!(nnames, names, "{set}: file names differ from images_clean");
+        let train = FrameSet::new(w, h, noisy[..n_train.min(noisy.len())].to_vec()).unwrap();
+        let base = score(&noisy, &clean, &names, None, w, h);
+        let run = |method: Method, budget: Budget| {
+            let mut est = estimator(method, &cfg).unwrap();
+            let t = Instant::now();
+            let out = est
+                .estimate(&train, &budget, &mut |_| ControlFlow::Continue(()))
+                .unwrap();
+            (out, t.elapsed().as_secs_f64())
+        };
+        let (cm, _) = run(Method::ColMean, Budget::default());
+        let cm_s = score(&noisy, &clean, &names, Some(&cm.pattern), w, h);
+        let (cp, cp_t) = run(Method::CpTv, Budget::default());
+        let cp_s = score(&noisy, &clean, &names, Some(&cp.pattern), w, h);
+        let budget = Budget {
+            max_steps: iters,
+            max_wall: Some(Duration::from_secs_f64(seconds)),
+            ..Budget::default()
+        };
+        let (dip, dip_t) = run(Method::TvDip, budget);
+        let dip_s = score(&noisy, &clean, &names, Some(&dip.pattern), w, h);
+        println!(
+            "{set:<17} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.3} {:>7.2} {:>6} {:>7.1} {:>7.1}",
+            base.psnr,
+            cm_s.psnr,
+            cp_s.psnr,
+            dip_s.psnr,
+            dip_s.ssim,
+            dip_s.f17,
+            dip.steps,
+            cp_t,
+            dip_t
+        );
+        sum_noisy += base.psnr;
+        sum_cp += cp_s.psnr;
+        sum_dip += dip_s.psnr;
+        n_sets += 1;
+    }
+    if n_sets > 0 {
+        let n = f64::from(n_sets);
+        println!(
+            "mean over {n_sets} sets: noisy {:.2}, cp-tv {:.2}, tv-dip {:.2} dB",
+            sum_noisy / n,
+            sum_cp / n,
+            sum_dip / n
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! `FitConfig`: every knob of the estimators, with named presets (`paper`, `fast`, `refine`)
+//! and TOML loading (`preset = "fast"` plus overrides of any key).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::NucError;
+use super::net::SkipConfig;
+use super::schedule::ScheduleKind;
+
+/// Adam hyper-parameters (PyTorch defaults unless changed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamConfig {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+/// The warm-start fine-tune run when a TV-DIP estimator that already holds weights is asked
+/// for a new pattern of the same size (reference `3_spn` cell 8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefineConfig {
+    pub steps: u32,
+    pub lr: f64,
+    pub schedule: ScheduleKind,
+}
+
+/// Multi-frame convex TV (Chambolle–Pock) settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpTvConfig {
+    pub iterations: u32,
+    /// Weight of ‖O‖² with frames scaled to the 14-bit range.
+    pub lambda: f32,
+    /// Primal step τ; the dual step is σ = 1/(8·N·τ).
+    pub tau: f32,
+    /// At most this many frames (evenly spread) enter the solve.
+    pub max_frames: usize,
+}
+
+/// Column-statistics destriper settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColMeanConfig {
+    /// Width (columns) of the moving average that separates scene trends from stripes.
+    pub window: usize,
+}
+
+/// Everything an estimator needs. `FitConfig::preset("paper")` is the reference exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitConfig {
+    /// `"cpu"` or `"cuda:N"` (needs the `cuda` feature).
+    pub device: String,
+    /// Seed for z, weights, frame order and k draws; `None` = from the clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Network architecture.
+    pub net: SkipConfig,
+    pub adam: AdamConfig,
+    /// Network iterations of a cold fit.
+    pub steps: u32,
+    pub schedule: ScheduleKind,
+    /// Scale the schedule's block boundaries to `steps` instead of the reference length.
+    pub compress_schedule: bool,
+    /// σ of the Gaussian perturbation of z at every step.
+    pub reg_noise_std: f32,
+    /// z is drawn U[0, z_scale).
+    pub z_scale: f32,
+    /// Fit the network on frames reduced by this factor (area average) and upsample its pattern
+    /// bilinearly; 1 = full resolution (reference). Only low-frequency noise survives the
+    /// reduction, so use it together with `init_from_cptv`.
+    pub downscale: usize,
+    /// First estimate the pattern with CP-TV, then fit the network to what CP-TV left
+    /// (pattern = CP-TV pattern + network pattern).
+    pub init_from_cptv: bool,
+    /// At most this many frames (evenly spread) are used for a TV-DIP fit.
+    pub max_frames: usize,
+    pub refine: RefineConfig,
+    pub cptv: CpTvConfig,
+    pub colmean: ColMeanConfig,
+}
+
+/// Names accepted by [`FitConfig::preset`].
+pub const PRESETS: [&str; 3] = ["paper", "fast", "refine"];
+
+impl FitConfig {
+    /// The reference TV-DIP (video notebook): 5 levels 128/128/4, 32-channel z U[0,0.1),
+    /// σ = 3e-5, Adam 1e-3, video schedule, 18,000 steps, full resolution.
+    pub fn paper() -> Self {
+        FitConfig {
+            device: "cpu".into(),
+            seed: None,
+            net: SkipConfig::reference(),
+            adam: AdamConfig {
+                lr: 1e-3,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            steps: 18_000,
+            schedule: ScheduleKind::Video,
+            compress_schedule: false,
+            reg_noise_std: 3e-5,
+            z_scale: 0.1,
+            downscale: 1,
+            init_from_cptv: false,
+            max_frames: 200,
+            refine: RefineConfig {
+                steps: 50,
+                lr: 1e-4,
+                schedule: ScheduleKind::Refine,
+            },
+            cptv: CpTvConfig {
+                iterations: 300,
+                lambda: 5e-4,
+                tau: 2.0,
+                max_frames: 16,
+            },
+            colmean: ColMeanConfig { window: 31 },
+        }
+    }
+
+    /// Best quality per CPU second found so far (see the quality bench): CP-TV removes the
+    /// high-frequency FPN at full resolution; a small network fitted at reduced resolution with
+    /// the compressed LPN schedule takes the low-frequency residue.
+    pub fn fast() -> Self {
+        FitConfig {
+            net: SkipConfig {
+                levels: 4,
+                channels_down: 16,
+                channels_up: 16,
+                channels_skip: 4,
+                input_depth: 8,
+            },
+            steps: 300,
+            schedule: ScheduleKind::Lpn,
+            compress_schedule: true,
+            downscale: 4,
+            init_from_cptv: true,
+            max_frames: 16,
+            refine: RefineConfig {
+                steps: 50,
+                lr: 1e-4,
+                schedule: ScheduleKind::Refine,
+            },
+            ..FitConfig::paper()
+        }
+    }
+
+    /// The reference refinement alone: short, low learning rate, TV_1 + 0.1·TV_[3,9]; for
+    /// periodic refreshes of an estimator that already holds weights.
+    pub fn refine() -> Self {
+        FitConfig {
+            adam: AdamConfig {
+                lr: 1e-4,
+                ..FitConfig::paper().adam
+            },
+            steps: 50,
+            schedule: ScheduleKind::Refine,
+            ..FitConfig::paper()
+        }
+    }
+
+    /// A named preset (`paper`, `fast`, `refine`).
+    pub fn preset(name: &str) -> Result<Self, NucError> {
+        match name.trim() {
+            "paper" => Ok(Self::paper()),
+            "fast" => Ok(Self::fast()),
+            "refine" => Ok(Self::refine()),
+            other => Err(NucError::UnknownPreset(other.to_string())),
+        }
+    }
+
+    /// Parses TOML: an optional `preset = "NAME"` (default `fast`) and any keys of the config to
+    /// override it, e.g. `steps = 500` or `[net]\nchannels_down = 32`.
+    pub fn from_toml_str(text: &str) -> Result<Self, NucError> {
+        let mut user: toml::Table =
+            toml::from_str(text).map_err(|e| NucError::ConfigParse(e.to_string()))?;
+        let base = match user.remove("preset") {
+            None => Self::fast(),
+            Some(toml::Value::String(name)) => Self::preset(&name)?,
+            Some(other) => {
+                return Err(NucError::Config {
+                    key: "preset".into(),
+                    reason: format!("expected a string, got {other}"),
+                });
+            }
+        };
+        let mut merged = match toml::Value::try_from(&base) {
+            Ok(toml::Value::Table(t)) => t,
+            Ok(_) => return Err(NucError::ConfigParse("preset is not a table".into())),
+            Err(e) => return Err(NucError::ConfigParse(e.to_string())),
+        };
+        merge(&mut merged, user);
+        let cfg: FitConfig = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| NucError::ConfigParse(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads a TOML file (see [`FitConfig::from_toml_str`]).
+    pub fn from_file(path: &Path) -> Result<Self, NucError> {
+        let text = std::fs::read_to_string(path).map_err(|source| NucError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml_str(&text).map_err(|e| NucError::StateFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The config as TOML (round-trips through [`FitConfig::from_toml_str`]).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks ranges; the error names the key.
+    pub fn validate(&self) -> Result<(), NucError> {
+        let bad = |key: &str, reason: &str| {
+            Err(NucError::Config {
+                key: key.into(),
+                reason: reason.into(),
+            })
+        };
+        let n = &self.net;
+        if n.levels == 0 || n.levels > 8 {
+            return bad("net.levels", "must be 1..=8");
+        }
+        if n.channels_down == 0 || n.channels_up == 0 || n.input_depth == 0 {
+            return bad("net", "channel counts and input_depth must be positive");
+        }
+        if !(self.adam.lr > 0.0 && self.adam.lr.is_finite()) {
+            return bad("adam.lr", "must be a positive number");
+        }
+        if !(0.0..1.0).contains(&self.adam.beta1) || !(0.0..1.0).contains(&self.adam.beta2) {
+            return bad("adam.beta1/beta2", "must be in [0, 1)");
+        }
+        if self.steps == 0 {
+            return bad("steps", "must be at least 1");
+        }
+        if self.downscale == 0 || self.downscale > 16 {
+            return bad("downscale", "must be 1..=16");
+        }
+        if !(self.z_scale > 0.0) || !(self.reg_noise_std >= 0.0) {
+            return bad("z_scale/reg_noise_std", "z_scale > 0 and reg_noise_std ≥ 0");
+        }
+        if self.max_frames == 0 || self.cptv.max_frames == 0 {
+            return bad("max_frames", "must be at least 1");
+        }
+        if !(self.cptv.tau > 0.0) || !(self.cptv.lambda >= 0.0) || self.cptv.iterations == 0 {
+            return bad("cptv", "tau > 0, lambda ≥ 0 and iterations ≥ 1 required");
+        }
+        if self.colmean.window < 3 {
+            return bad("colmean.window", "must be at least 3");
+        }
+        if !(self.refine.lr > 0.0) {
+            return bad("refine.lr", "must be positive");
+        }
+        super::device::parse_device(&self.device).map(|_| ())
+    }
+}
+
+/// Recursively overrides `base` with `user`.
+fn merge(base: &mut toml::Table, user: toml::Table) {
+    for (k, v) in user {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(u)) => merge(b, u),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate_and_round_trip() {
+        for name in PRESETS {
+            let cfg = FitConfig::preset(name).unwrap();
+            cfg.validate().unwrap();
+            let text = format!("preset = \"{name}\"\n");
+            assert_eq!(FitConfig::from_toml_str(&text).unwrap(), cfg);
+            assert_eq!(FitConfig::from_toml_str(&cfg.to_toml()).unwrap(), cfg);
+        }
+    }
+
+    #[test]
+    fn paper_preset_is_the_reference() {
+        let p = FitConfig::paper();
+        assert_eq!(p.net, SkipConfig::reference());
+        assert_eq!(
+            (p.adam.lr, p.adam.beta1, p.adam.beta2, p.adam.eps),
+            (1e-3, 0.9, 0.999, 1e-8)
+        );
+        assert_eq!(p.steps, 18_000);
+        assert_eq!(p.schedule, ScheduleKind::Video);
+        assert_eq!(p.reg_noise_std, 3e-5);
+        assert_eq!(p.downscale, 1);
+        assert!(!p.init_from_cptv);
+    }
+
+    #[test]
+    fn overrides_and_errors_name_the_key() {
+        let cfg =
+            FitConfig::from_toml_str("preset = \"paper\"\nsteps = 7\n[net]\nchannels_down = 8\n")
+                .unwrap();
+        assert_eq!(cfg.steps, 7);
+        assert_eq!(cfg.net.channels_down, 8);
+        assert_eq!(cfg.net.channels_up, 128);
+        let e = FitConfig::from_toml_str("stepz = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stepz"), "{e}");
+        let e = FitConfig::from_toml_str("steps = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("steps"), "{e}");
+        let e = FitConfig::from_toml_str("preset = \"slow\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("slow"), "{e}");
+        let e = FitConfig::from_toml_str("device = \"tpu\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tpu"), "{e}");
+    }
+}

@@ -1,0 +1,122 @@
+//! The common estimator interface the daemon's refit scheduler and the offline tools call:
+//! `PatternEstimator`, its result `FitOutcome`, and `estimator()` to build one per `Method`.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Duration;
+
+use super::config::FitConfig;
+use super::fit::TvDipEstimator;
+use super::{Budget, FitProgress, FrameSet, Method, NucError, Pattern, colmean, cptv};
+
+/// The result of one estimation.
+#[derive(Debug, Clone)]
+pub struct FitOutcome {
+    /// The estimated pattern, zero mean, in the frames' units.
+    pub pattern: Pattern,
+    /// Final loss (method-specific scale; lower is better within one method and frame set).
+    pub loss: f32,
+    /// Iterations done.
+    pub steps: u32,
+    /// Wall-clock time of the estimation.
+    pub duration: Duration,
+    /// Stopped by the abort flag or the progress callback (the pattern is the best so far).
+    pub aborted: bool,
+    pub method: Method,
+}
+
+/// Something that estimates a noise pattern from frames. Implementations keep whatever state
+/// makes the next call cheaper (the TV-DIP network warm-starts from its last weights).
+pub trait PatternEstimator: Send {
+    fn method(&self) -> Method;
+
+    /// Estimates a pattern from `frames` within `budget`, calling `progress` after iterations;
+    /// `ControlFlow::Break` from it stops the fit like the abort flag.
+    fn estimate(
+        &mut self,
+        frames: &FrameSet,
+        budget: &Budget,
+        progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
+    ) -> Result<FitOutcome, NucError>;
+
+    /// Saves the state a later warm start needs (network weights, z, last pattern) as
+    /// safetensors; `Ok(false)` when the method keeps no state or nothing was fitted yet.
+    fn save_state(&self, path: &Path) -> Result<bool, NucError>;
+
+    /// Restores state written by [`PatternEstimator::save_state`]; `Ok(false)` when the method
+    /// keeps no state.
+    fn load_state(&mut self, path: &Path) -> Result<bool, NucError>;
+
+    /// Forgets any state: the next estimate is a cold fit.
+    fn reset(&mut self);
+}
+
+/// Builds the estimator for `method` with `cfg` (checked first).
+pub fn estimator(method: Method, cfg: &FitConfig) -> Result<Box<dyn PatternEstimator>, NucError> {
+    cfg.validate()?;
+    Ok(match method {
+        Method::TvDip => Box::new(TvDipEstimator::new(cfg.clone())?),
+        Method::CpTv => Box::new(CpTvEstimator { cfg: cfg.clone() }),
+        Method::ColMean => Box::new(ColMeanEstimator { cfg: cfg.clone() }),
+    })
+}
+
+/// Multi-frame convex TV ([`cptv`]); stateless.
+pub struct CpTvEstimator {
+    cfg: FitConfig,
+}
+
+impl PatternEstimator for CpTvEstimator {
+    fn method(&self) -> Method {
+        Method::CpTv
+    }
+
+    fn estimate(
+        &mut self,
+        frames: &FrameSet,
+        budget: &Budget,
+        progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
+    ) -> Result<FitOutcome, NucError> {
+        cptv::estimate(frames, &self.cfg.cptv, budget, progress)
+    }
+
+    fn save_state(&self, _path: &Path) -> Result<bool, NucError> {
+        Ok(false)
+    }
+
+    fn load_state(&mut self, _path: &Path) -> Result<bool, NucError> {
+        Ok(false)
+    }
+
+    fn reset(&mut self) {}
+}
+
+/// Column-statistics destriper ([`colmean`]); stateless.
+pub struct ColMeanEstimator {
+    cfg: FitConfig,
+}
+
+impl PatternEstimator for ColMeanEstimator {
+    fn method(&self) -> Method {
+        Method::ColMean
+    }
+
+    fn estimate(
+        &mut self,
+        frames: &FrameSet,
+        budget: &Budget,
+        progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
+    ) -> Result<FitOutcome, NucError> {
+        colmean::estimate(frames, self.cfg.colmean.window, budget, progress)
+    }
+
+    fn save_state(&self, _path: &Path) -> Result<bool, NucError> {
+        Ok(false)
+    }
+
+    fn load_state(&mut self, _path: &Path) -> Result<bool, NucError> {
+        Ok(false)
+    }
+
+    fn reset(&mut self) {}
+}
