@@ -1,0 +1,18 @@
+//! Hand-written CPU kernels for fitting the skip network, as differentiable candle ops:
+//! reflect-padded convolutions on GEMM ([`conv2d_reflect`]), batch-statistics BatchNorm fused
+//! with LeakyReLU ([`batch_norm_lrelu`]), bilinear ×2 upsampling ([`upsample2x_bilinear`]),
+//! and the memory estimate of a fit ([`memory`]). Each op works on f32 CPU tensors; callers
+//! fall back to candle's generic ops on other devices (see [`is_fast_path`]).
+
+pub mod conv;
+mod cpu;
+pub mod gemm;
+
+pub use conv::conv2d_reflect;
+
+use candle_core::{DType, Tensor};
+
+/// Whether the kernels of this module can run on `t` (an f32 tensor on the CPU).
+pub fn is_fast_path(t: &Tensor) -> bool {
+    t.device().is_cpu() && t.dtype() == DType::F32
+}
