@@ -1,0 +1,314 @@
+//! `DaemonCore`: the state every part of the running daemon shares (configuration, pattern
+//! cache, counters, events, latest frame, refit scheduler) and the operations the link server
+//! performs on it (config get/set/import, telemetry, snapshots, pattern push, fits).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use tracing::{info, warn};
+
+use super::firmware_control::FirmwareControl;
+use crate::config::{ConfigError, EdgeConfig};
+use crate::events::EventBus;
+use crate::frame::RawFrame;
+use crate::pattern_cache::{PatternCache, PatternError};
+use crate::pattern_file::StoredPattern;
+use crate::refit::{FitRequest, RefitError, RefitScheduler, RefitStatus};
+use crate::source::SourceInfo;
+use crate::source::sim::SimModel;
+use crate::stats::{LastFit, Stats};
+use crate::system_metrics::{self, CpuLoad};
+
+/// The newest frame, raw and corrected (for snapshots over the link).
+#[derive(Debug, Clone)]
+pub struct LatestFrame {
+    /// As captured.
+    pub raw: Arc<RawFrame>,
+    /// After correction.
+    pub corrected: Arc<Vec<u16>>,
+}
+
+/// A point-in-time view of the daemon's health.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetrySnapshot {
+    /// Frames per second over the last second.
+    pub fps: f32,
+    /// Frames corrected since start.
+    pub frames_total: u64,
+    /// Frames lost (bad, skipped, gaps).
+    pub frames_dropped: u64,
+    /// Capture-to-corrected latency of the last frame, µs.
+    pub frame_latency_us: u32,
+    /// Age of the pattern in use, seconds (None = no pattern).
+    pub pattern_age_s: Option<u32>,
+    /// Last completed fit.
+    pub last_fit: Option<LastFit>,
+    /// GPU load, %.
+    pub gpu_load_pct: Option<f32>,
+    /// CPU load, %.
+    pub cpu_load_pct: f32,
+    /// Sensor temperature, °C.
+    pub sensor_temp_c: Option<f32>,
+    /// SoC temperature, °C.
+    pub soc_temp_c: Option<f32>,
+    /// Free disk where patterns are stored, MB.
+    pub disk_free_mb: u64,
+    /// Roughness of the last measured corrected frame.
+    pub roughness: Option<f32>,
+    /// Capture restarts (disconnects, stalls).
+    pub capture_restarts: u64,
+    /// Seconds since start.
+    pub uptime_s: u64,
+}
+
+/// What a config change did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigChange {
+    /// The key's new value as TOML text.
+    pub value: String,
+    /// Whether the change takes effect only after a restart.
+    pub needs_restart: bool,
+    /// Whether the change was written to the config file.
+    pub persisted: bool,
+}
+
+/// Sections applied live; the others (camera, link, device, pattern, gpio, watchdog,
+/// firmware, profiles) are stored and take effect after a restart.
+const LIVE_SECTIONS: &[&str] = &["correction", "fit", "outputs"];
+
+/// Shared state of a running daemon.
+pub struct DaemonCore {
+    pub(crate) config: Arc<ArcSwap<EdgeConfig>>,
+    pub(crate) config_gen: AtomicU64,
+    pub(crate) config_path: Option<PathBuf>,
+    config_write: Mutex<()>,
+    pub(crate) cache: Arc<PatternCache>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) events: Arc<EventBus>,
+    pub(crate) latest: ArcSwapOption<LatestFrame>,
+    pub(crate) refit: RefitScheduler,
+    pub(crate) stop: AtomicBool,
+    pub(crate) source_info: SourceInfo,
+    pub(crate) sim: Option<Arc<SimModel>>,
+    pub(crate) reboot_requested: AtomicBool,
+    pub(crate) firmware: FirmwareControl,
+    cpu: CpuLoad,
+    pub(crate) time_offset_ms: Mutex<Option<i64>>,
+    pub(crate) started: Instant,
+}
+
+impl DaemonCore {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        config: Arc<ArcSwap<EdgeConfig>>,
+        config_path: Option<PathBuf>,
+        cache: Arc<PatternCache>,
+        stats: Arc<Stats>,
+        events: Arc<EventBus>,
+        refit: RefitScheduler,
+        source_info: SourceInfo,
+        sim: Option<Arc<SimModel>>,
+        firmware: FirmwareControl,
+    ) -> Self {
+        DaemonCore {
+            config,
+            config_gen: AtomicU64::new(0),
+            config_path,
+            config_write: Mutex::new(()),
+            cache,
+            stats,
+            events,
+            latest: ArcSwapOption::empty(),
+            refit,
+            stop: AtomicBool::new(false),
+            source_info,
+            sim,
+            firmware,
+            reboot_requested: AtomicBool::new(false),
+            cpu: CpuLoad::default(),
+            time_offset_ms: Mutex::new(None),
+            started: Instant::now(),
+        }
+    }
+
+    /// The live configuration.
+    pub fn config(&self) -> Arc<EdgeConfig> {
+        self.config.load_full()
+    }
+
+    /// The event bus (fit progress, fit results, logs).
+    pub fn events(&self) -> &Arc<EventBus> {
+        &self.events
+    }
+
+    /// The frame source's description.
+    pub fn source_info(&self) -> &SourceInfo {
+        &self.source_info
+    }
+
+    /// The simulated camera's ground truth, when the source is the simulator.
+    pub fn sim_model(&self) -> Option<Arc<SimModel>> {
+        self.sim.clone()
+    }
+
+    /// The newest frame.
+    pub fn latest_frame(&self) -> Option<Arc<LatestFrame>> {
+        self.latest.load_full()
+    }
+
+    /// The pattern in use.
+    pub fn pattern(&self) -> Option<Arc<StoredPattern>> {
+        self.cache.current()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// Whether shutdown was asked for.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Reads a config key.
+    pub fn config_get(&self, key: &str) -> Result<String, ConfigError> {
+        self.config.load().get(key)
+    }
+
+    /// Sets a config key: validated, applied (live sections at once), and written to the
+    /// config file when the daemon was started from one.
+    pub fn config_set(&self, key: &str, value: &str) -> Result<ConfigChange, ConfigError> {
+        let _guard = self.config_write.lock().unwrap_or_else(|e| e.into_inner());
+        let new = self.config.load().with_value(key, value)?;
+        let section = key.split('.').next().unwrap_or("");
+        let needs_restart = !LIVE_SECTIONS.contains(&section);
+        let value = new.get(key).unwrap_or_default();
+        let persisted = self.apply_config(new);
+        info!(%key, %value, needs_restart, "configuration changed");
+        Ok(ConfigChange {
+            value,
+            needs_restart,
+            persisted,
+        })
+    }
+
+    /// Replaces the whole configuration from TOML text (validated first; nothing applied on
+    /// error). Returns whether a restart is needed for all of it to take effect.
+    pub fn config_import(&self, text: &str) -> Result<bool, ConfigError> {
+        let _guard = self.config_write.lock().unwrap_or_else(|e| e.into_inner());
+        let new = EdgeConfig::from_toml_str(text)?;
+        let old = self.config.load_full();
+        let needs_restart = new.camera != old.camera
+            || new.link != old.link
+            || new.device != old.device
+            || new.pattern != old.pattern
+            || new.gpio != old.gpio
+            || new.watchdog != old.watchdog
+            || new.firmware != old.firmware;
+        self.apply_config(new);
+        info!(needs_restart, "configuration imported");
+        Ok(needs_restart)
+    }
+
+    fn apply_config(&self, new: EdgeConfig) -> bool {
+        let persisted = match &self.config_path {
+            Some(path) => match write_atomically(path, new.to_toml_string().as_bytes()) {
+                Ok(()) => true,
+                Err(e) => {
+                    warn!(path = %path.display(), error = %e, "config change applied but not saved");
+                    false
+                }
+            },
+            None => false,
+        };
+        self.config.store(Arc::new(new));
+        self.config_gen.fetch_add(1, Ordering::Release);
+        persisted
+    }
+
+    /// Installs a pattern (pushed over the link): size-checked, swapped in, persisted.
+    pub fn install_pattern(&self, p: StoredPattern) -> Result<(), PatternError> {
+        self.cache.install(p).map(|_| ())
+    }
+
+    /// Asks for a fit.
+    pub fn request_fit(&self, req: FitRequest) -> Result<u32, RefitError> {
+        self.refit.request(req)
+    }
+
+    /// Aborts the running or pending fit.
+    pub fn abort_fit(&self) -> bool {
+        self.refit.abort()
+    }
+
+    /// The refit scheduler's status.
+    pub fn fit_status(&self) -> RefitStatus {
+        self.refit.status()
+    }
+
+    /// Telemetry now.
+    pub fn telemetry(&self) -> TelemetrySnapshot {
+        let s = &self.stats;
+        let pattern_age_s = self.cache.current().map(|p| {
+            (crate::stats::unix_ms().saturating_sub(p.meta.unix_ms) / 1000).min(u64::from(u32::MAX))
+                as u32
+        });
+        TelemetrySnapshot {
+            fps: s.fps.get().unwrap_or(0.0),
+            frames_total: s.frames_total.load(Ordering::Relaxed),
+            frames_dropped: s.frames_dropped.load(Ordering::Relaxed),
+            frame_latency_us: s.latency_us.load(Ordering::Relaxed),
+            pattern_age_s,
+            last_fit: s.last_fit(),
+            gpu_load_pct: system_metrics::gpu_load_pct(),
+            cpu_load_pct: self.cpu.sample(),
+            sensor_temp_c: s.sensor_temp_c.get(),
+            soc_temp_c: system_metrics::soc_temp_c(),
+            disk_free_mb: system_metrics::disk_free_mb(self.cache.path()),
+            roughness: s.roughness.get(),
+            capture_restarts: s.capture_restarts.load(Ordering::Relaxed),
+            uptime_s: s.uptime_s(),
+        }
+    }
+
+    /// Firmware update control.
+    pub fn firmware(&self) -> &FirmwareControl {
+        &self.firmware
+    }
+
+    /// Asks the daemon to restart itself (the service manager starts it again).
+    pub fn request_reboot(&self) {
+        self.reboot_requested.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a reboot (restart) was asked for.
+    pub fn reboot_requested(&self) -> bool {
+        self.reboot_requested.load(Ordering::Relaxed)
+    }
+}
+
+/// Writes a file so that a crash leaves either the old or the new content.
+pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(&dir)?.sync_all()
+}

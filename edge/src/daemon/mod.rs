@@ -1,0 +1,316 @@
+//! The running daemon: [`Daemon::start`] opens the source, loads the stored pattern, starts
+//! the frame loop, the capture watchdog, the refit scheduler and the link servers, and returns
+//! a [`DaemonHandle`]; [`DaemonHandle::shutdown`] stops them in order (frames first, then the
+//! link, then the fit — aborted — and any pattern save in progress is finished).
+//!
+//! ```no_run
+//! let cfg = edge::config::EdgeConfig::load(std::path::Path::new("boards/sim.toml"))?;
+//! let daemon = edge::daemon::Daemon::start(cfg)?;
+//! println!("serving on {:?}", daemon.local_tcp_addr());
+//! daemon.shutdown();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod capture;
+mod core;
+mod firmware_control;
+pub(crate) use self::core::write_atomically;
+mod watchdog;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tracing::{info, warn};
+
+pub use self::capture::CaptureBeat;
+pub use self::core::{ConfigChange, DaemonCore, LatestFrame, TelemetrySnapshot};
+pub use self::firmware_control::{BUILD_VERSION, FirmwareControl};
+use crate::config::{ConfigError, EdgeConfig, SourceKind};
+use crate::events::EventBus;
+use crate::pattern_cache::PatternCache;
+use crate::refit::{EstimatorFactory, RefitScheduler, RefitShared, build_estimator};
+use crate::service::ServiceWatchdog;
+use crate::source::sim::SimCamera;
+use crate::source::{FrameSource, SourceError, open_source};
+use crate::stats::Stats;
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The frame source cannot be opened (and waiting will not help).
+    #[error("camera: {0}")]
+    Source(#[from] SourceError),
+    /// A link server could not start (address in use, serial port missing).
+    #[error("link: {0}")]
+    Link(String),
+    /// A thread could not be started.
+    #[error("cannot start thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// Choices for [`Daemon::start_with`] beyond the configuration.
+pub struct DaemonOptions {
+    /// The config file, so that `ConfigSet`/import are persisted (None = in memory only).
+    pub config_path: Option<PathBuf>,
+    /// Use this source instead of the one the configuration names (tests, embedding).
+    pub source: Option<Box<dyn FrameSource>>,
+    /// Builds the fit estimator (default: the engine, with CPU fallback).
+    pub estimator_factory: EstimatorFactory,
+}
+
+impl Default for DaemonOptions {
+    fn default() -> Self {
+        DaemonOptions {
+            config_path: None,
+            source: None,
+            estimator_factory: build_estimator,
+        }
+    }
+}
+
+/// Entry points.
+pub struct Daemon;
+
+impl Daemon {
+    /// Starts a daemon with this configuration (validated first).
+    pub fn start(config: EdgeConfig) -> Result<DaemonHandle, DaemonError> {
+        Daemon::start_with(config, DaemonOptions::default())
+    }
+
+    /// Starts a daemon with more choices.
+    pub fn start_with(
+        config: EdgeConfig,
+        opts: DaemonOptions,
+    ) -> Result<DaemonHandle, DaemonError> {
+        config.validate()?;
+        let mut sim = None;
+        let source: Box<dyn FrameSource> = match opts.source {
+            Some(s) => s,
+            None if config.camera.source == SourceKind::Sim => {
+                let cam = SimCamera::new(&config.camera);
+                sim = Some(cam.model());
+                Box::new(cam)
+            }
+            None => match open_source(&config.camera) {
+                Ok(s) => s,
+                // A camera that is not plugged in yet is waited for, like an unplugged one.
+                Err(SourceError::Disconnected(msg)) => {
+                    warn!(reason = %msg, "camera not available yet; will keep trying");
+                    Box::new(AbsentSource::new(&config))
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let info = source.info();
+        if (info.width, info.height) != (config.camera.width, config.camera.height) {
+            return Err(DaemonError::Source(SourceError::Open(format!(
+                "source delivers {}x{} but camera.width/height say {}x{}",
+                info.width, info.height, config.camera.width, config.camera.height
+            ))));
+        }
+        let cache = Arc::new(PatternCache::new(
+            config.pattern.store.clone(),
+            (info.width, info.height),
+        ));
+        match cache.load_stored() {
+            Ok(true) => {
+                let p = cache.current().expect("just loaded");
+                info!(path = %cache.path().display(), method = %p.meta.method,
+                      "stored pattern loaded")
+            }
+            Ok(false) => info!(path = %cache.path().display(), "no stored pattern yet"),
+            Err(e) => warn!(error = %e, "stored pattern refused; starting without one"),
+        }
+        let (firmware, boot) = FirmwareControl::start(&config);
+        let config = Arc::new(ArcSwap::from_pointee(config));
+        let stats = Arc::new(Stats::default());
+        let events = Arc::new(EventBus::default());
+        crate::log_forward::register(&events);
+        let refit = RefitScheduler::start(
+            RefitShared {
+                cache: cache.clone(),
+                stats: stats.clone(),
+                events: events.clone(),
+                config: config.clone(),
+            },
+            opts.estimator_factory,
+        );
+        let core = Arc::new(DaemonCore::new(
+            config,
+            opts.config_path,
+            cache,
+            stats,
+            events,
+            refit,
+            info.clone(),
+            sim,
+            firmware,
+        ));
+        if boot == crate::firmware::BootDecision::RolledBack {
+            // Restart into the old slot at once (the service manager starts it).
+            core.request_reboot();
+        }
+        let beat = Arc::new(CaptureBeat::default());
+        let service_watchdog = Arc::new(ServiceWatchdog::from_env());
+        let mut threads = Vec::new();
+        {
+            let (core, beat, wd) = (core.clone(), beat.clone(), service_watchdog.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("dipnuc-capture".into())
+                    .spawn(move || capture::run(core, source, beat, 0, wd))?,
+            );
+        }
+        {
+            let (core, beat, wd) = (core.clone(), beat.clone(), service_watchdog.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("dipnuc-watchdog".into())
+                    .spawn(move || watchdog::run(core, beat, wd))?,
+            );
+        }
+        let mut handle = DaemonHandle {
+            core,
+            threads,
+            tcp_addr: None,
+        };
+        if let Err(e) = handle.start_links() {
+            handle.stop_threads();
+            return Err(e);
+        }
+        info!(source = %info.name, width = info.width, height = info.height,
+              tcp = ?handle.tcp_addr, "dipnuc-edge running");
+        Ok(handle)
+    }
+}
+
+/// A running daemon.
+pub struct DaemonHandle {
+    core: Arc<DaemonCore>,
+    threads: Vec<JoinHandle<()>>,
+    tcp_addr: Option<SocketAddr>,
+}
+
+impl DaemonHandle {
+    fn start_links(&mut self) -> Result<(), DaemonError> {
+        let (tcp_addr, threads) = crate::link::start_servers(&self.core)?;
+        self.tcp_addr = tcp_addr;
+        self.threads.extend(threads);
+        Ok(())
+    }
+
+    /// The TCP address the link server listens on (the real port when `:0` was configured).
+    pub fn local_tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The shared state (telemetry, config, patterns, fits, latest frame, sim ground truth).
+    pub fn core(&self) -> &Arc<DaemonCore> {
+        &self.core
+    }
+
+    /// Whether shutdown has been asked for (by a signal handler, `Reboot`, or `shutdown`).
+    pub fn stopping(&self) -> bool {
+        self.core.stopping()
+    }
+
+    /// Asks the daemon to stop without waiting (e.g. from a signal handler thread).
+    pub fn request_stop(&self) {
+        self.core.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Blocks until something asked the daemon to stop.
+    pub fn wait(&self) {
+        while !self.core.stopping() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether a `Reboot` request caused the stop.
+    pub fn reboot_requested(&self) -> bool {
+        self.core.reboot_requested()
+    }
+
+    fn stop_threads(&mut self) {
+        self.core.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        // Aborts a running fit and waits for it (and for a pattern save in progress).
+        self.core.refit.shutdown();
+    }
+
+    /// Stops everything in order and waits for it.
+    pub fn shutdown(mut self) {
+        self.stop_threads();
+        info!("dipnuc-edge stopped");
+    }
+}
+
+impl Drop for DaemonHandle {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}
+
+/// Stands in for a V4L2 camera that is not plugged in at start: reports "disconnected" until
+/// `reopen` succeeds in opening the real device, then delegates to it.
+struct AbsentSource {
+    camera: crate::config::CameraConfig,
+    inner: Option<Box<dyn FrameSource>>,
+}
+
+impl AbsentSource {
+    fn new(cfg: &EdgeConfig) -> Self {
+        AbsentSource {
+            camera: cfg.camera.clone(),
+            inner: None,
+        }
+    }
+}
+
+impl FrameSource for AbsentSource {
+    fn info(&self) -> crate::source::SourceInfo {
+        match &self.inner {
+            Some(s) => s.info(),
+            None => crate::source::SourceInfo {
+                name: format!(
+                    "{} {} (not connected)",
+                    self.camera.source,
+                    self.camera.device.as_deref().unwrap_or("")
+                ),
+                width: self.camera.width,
+                height: self.camera.height,
+                bit_depth: self.camera.bit_depth,
+            },
+        }
+    }
+
+    fn next_frame(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<crate::frame::RawFrame>, SourceError> {
+        match &mut self.inner {
+            Some(s) => s.next_frame(timeout),
+            None => Err(SourceError::Disconnected("camera not connected".into())),
+        }
+    }
+
+    fn reopen(&mut self) -> Result<(), SourceError> {
+        match &mut self.inner {
+            Some(s) => s.reopen(),
+            None => {
+                self.inner = Some(open_source(&self.camera)?);
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! V4L2 capture (v4l crate, memory-mapped buffers): Y16, GREY, Y10 and Y12. The device is
+//! given by path (`/dev/video0`) or by a name matched against the card name of every
+//! `/dev/video*` (e.g. `PureThermal`, `Boson`). A vanished device reads as a disconnect and
+//! `reopen` finds it again, also under a different `/dev/videoN` after a replug.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use v4l::buffer::Type;
+use v4l::io::mmap::Stream;
+use v4l::io::traits::CaptureStream;
+use v4l::video::Capture;
+use v4l::{Device, FourCC};
+
+use super::{FrameSource, SourceError, SourceInfo};
+use crate::config::{CameraConfig, PixelFormat};
+use crate::frame::RawFrame;
+
+/// An open V4L2 capture device.
+pub struct V4l2Source {
+    wanted: String,
+    format: PixelFormat,
+    width: u32,
+    height: u32,
+    bit_depth: u8,
+    path: PathBuf,
+    stride: usize,
+    stream: Option<Stream<'static>>,
+    device: Option<Device>,
+    seq: u64,
+}
+
+/// Finds the device: a path is used as is, anything else is matched (case-insensitively)
+/// against the card names of `/dev/video*` that offer the wanted format.
+pub fn find_device(wanted: &str, format: PixelFormat) -> Result<PathBuf, SourceError> {
+    if wanted.starts_with('/') {
+        return Ok(PathBuf::from(wanted));
+    }
+    let needle = wanted.to_ascii_lowercase();
+    let mut seen = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir("/dev")
+        .map_err(|e| SourceError::Disconnected(format!("cannot list /dev: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("video"))
+        })
+        .collect();
+    entries.sort();
+    for path in entries {
+        let Ok(dev) = Device::with_path(&path) else {
+            continue;
+        };
+        let Ok(caps) = dev.query_caps() else {
+            continue;
+        };
+        seen.push(format!("{} ({})", path.display(), caps.card));
+        if !caps.card.to_ascii_lowercase().contains(&needle) {
+            continue;
+        }
+        let offers = dev
+            .enum_formats()
+            .map(|fs| fs.iter().any(|f| f.fourcc == FourCC::new(&format.fourcc())))
+            .unwrap_or(false);
+        if offers {
+            return Ok(path);
+        }
+    }
+    Err(SourceError::Disconnected(format!(
+        "no V4L2 device named {wanted:?} offering {:?}; found: {}",
+        format,
+        if seen.is_empty() {
+            "none".to_string()
+        } else {
+            seen.join(", ")
+        }
+    )))
+}
+
+impl V4l2Source {
+    /// Opens and configures the device named by `camera.device`.
+    pub fn open(cfg: &CameraConfig) -> Result<V4l2Source, SourceError> {
+        let wanted = cfg
+            .device
+            .clone()
+            .ok_or_else(|| SourceError::Open("camera.device is not set".into()))?;
+        let mut src = V4l2Source {
+            wanted,
+            format: cfg.format,
+            width: cfg.width,
+            height: cfg.height,
+            bit_depth: cfg.bit_depth,
+            path: PathBuf::new(),
+            stride: 0,
+            stream: None,
+            device: None,
+            seq: 0,
+        };
+        src.reopen()?;
+        Ok(src)
+    }
+
+    fn configure(&mut self, path: &Path) -> Result<(), SourceError> {
+        let lost =
+            |e: std::io::Error| SourceError::Disconnected(format!("{}: {e}", path.display()));
+        let dev = Device::with_path(path).map_err(lost)?;
+        let fourcc = FourCC::new(&self.format.fourcc());
+        let mut fmt = dev.format().map_err(lost)?;
+        fmt.width = self.width;
+        fmt.height = self.height;
+        fmt.fourcc = fourcc;
+        let got = dev.set_format(&fmt).map_err(lost)?;
+        if got.width != self.width || got.height != self.height || got.fourcc != fourcc {
+            return Err(SourceError::Open(format!(
+                "{} gives {}x{} {} instead of {}x{} {:?} (check camera.width/height/format)",
+                path.display(),
+                got.width,
+                got.height,
+                got.fourcc,
+                self.width,
+                self.height,
+                self.format
+            )));
+        }
+        self.stride =
+            (got.stride as usize).max(self.width as usize * self.format.bytes_per_pixel());
+        let stream = Stream::with_buffers(&dev, Type::VideoCapture, 4).map_err(lost)?;
+        self.stream = Some(stream);
+        self.device = Some(dev);
+        self.path = path.to_path_buf();
+        Ok(())
+    }
+}
+
+/// Unpacks a V4L2 buffer (with row stride) into 16-bit words.
+fn convert(
+    buf: &[u8],
+    format: PixelFormat,
+    width: u32,
+    height: u32,
+    stride: usize,
+    bit_depth: u8,
+) -> Result<Vec<u16>, SourceError> {
+    {
+        let (w, h) = (width as usize, height as usize);
+        let bpp = format.bytes_per_pixel();
+        let needed = stride * (h - 1) + w * bpp;
+        if buf.len() < needed {
+            return Err(SourceError::BadFrame(format!(
+                "truncated buffer: {} of {needed} bytes",
+                buf.len()
+            )));
+        }
+        let max = ((1u32 << bit_depth) - 1) as u16;
+        let mut out = Vec::with_capacity(w * h);
+        for y in 0..h {
+            let row = &buf[y * stride..y * stride + w * bpp];
+            match format {
+                PixelFormat::Grey => out.extend(row.iter().map(|&b| u16::from(b))),
+                _ => out.extend(
+                    row.chunks_exact(2)
+                        .map(|b| u16::from_le_bytes([b[0], b[1]]).min(max)),
+                ),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl FrameSource for V4l2Source {
+    fn info(&self) -> SourceInfo {
+        SourceInfo {
+            name: format!("V4L2 {}", self.path.display()),
+            width: self.width,
+            height: self.height,
+            bit_depth: self.bit_depth,
+        }
+    }
+
+    fn next_frame(&mut self, timeout: Duration) -> Result<Option<RawFrame>, SourceError> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(SourceError::Disconnected("device not open".into()));
+        };
+        stream.set_timeout(timeout.max(Duration::from_millis(1)));
+        let (buf, meta) = match CaptureStream::next(stream) {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Ok(None),
+            Err(e) => {
+                self.stream = None;
+                self.device = None;
+                return Err(SourceError::Disconnected(format!(
+                    "{}: {e}",
+                    self.path.display()
+                )));
+            }
+        };
+        let used = (meta.bytesused as usize).min(buf.len());
+        let bytes = if used == 0 { buf } else { &buf[..used] };
+        let data = convert(
+            bytes,
+            self.format,
+            self.width,
+            self.height,
+            self.stride,
+            self.bit_depth,
+        )?;
+        let seq = self.seq;
+        self.seq += 1;
+        Ok(Some(RawFrame {
+            seq,
+            timestamp: Instant::now(),
+            width: self.width,
+            height: self.height,
+            data,
+            sensor_temp_c: None,
+        }))
+    }
+
+    fn reopen(&mut self) -> Result<(), SourceError> {
+        self.stream = None;
+        self.device = None;
+        let path = find_device(&self.wanted, self.format)?;
+        self.configure(&path)
+    }
+}
