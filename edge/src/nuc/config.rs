@@ -71,6 +71,10 @@ pub struct FitConfig {
     pub reg_noise_std: f32,
     /// z is drawn U[0, z_scale).
     pub z_scale: f32,
+    /// Multiplies every TV step k of the schedule (the reference's k ∈ [50,59] suits frames of
+    /// 256×320 and more; smaller sensors may want a proportionally smaller k).
+    #[serde(default = "one")]
+    pub k_scale: f32,
     /// Fit the network on frames reduced by this factor (area average) and upsample its pattern
     /// bilinearly; 1 = full resolution (reference). Only low-frequency noise survives the
     /// reduction, so use it together with `init_from_cptv`.
@@ -107,6 +111,7 @@ impl FitConfig {
             compress_schedule: false,
             reg_noise_std: 3e-5,
             z_scale: 0.1,
+            k_scale: 1.0,
             downscale: 1,
             init_from_cptv: false,
             max_frames: 200,
@@ -136,6 +141,7 @@ impl FitConfig {
                 channels_up: 16,
                 channels_skip: 4,
                 input_depth: 8,
+                zero_init_output: true,
             },
             steps: 300,
             schedule: ScheduleKind::Lpn,
@@ -245,6 +251,9 @@ impl FitConfig {
         if self.steps == 0 {
             return bad("steps", "must be at least 1");
         }
+        if !(self.k_scale > 0.0 && self.k_scale <= 16.0) {
+            return bad("k_scale", "must be in (0, 16]");
+        }
         if self.downscale == 0 || self.downscale > 16 {
             return bad("downscale", "must be 1..=16");
         }
@@ -265,6 +274,10 @@ impl FitConfig {
         }
         super::device::parse_device(&self.device).map(|_| ())
     }
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 /// Recursively overrides `base` with `user`.

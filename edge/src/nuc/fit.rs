@@ -250,12 +250,8 @@ impl PatternEstimator for TvDipEstimator {
             )
         };
         let mut clock = BudgetClock::new(budget, planned);
-        let schedule = StepSchedule::new(
-            schedule_kind,
-            clock.total_steps(),
-            compress,
-            self.cfg.downscale,
-        );
+        let k_divisor = self.cfg.downscale as f64 / f64::from(self.cfg.k_scale);
+        let schedule = StepSchedule::new(schedule_kind, clock.total_steps(), compress, k_divisor);
         let mut opt = AdamW::new(
             state.net.params().all_vars(),
             ParamsAdamW {

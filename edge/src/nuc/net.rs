@@ -21,6 +21,11 @@ pub struct SkipConfig {
     pub channels_skip: usize,
     /// Channels of the input z.
     pub input_depth: usize,
+    /// Start the output convolution's weights at zero, so the first pattern is flat and the
+    /// fit can only add structure the loss asks for (not in the reference, whose random
+    /// initial output needs hundreds of steps to unlearn).
+    #[serde(default)]
+    pub zero_init_output: bool,
 }
 
 impl SkipConfig {
@@ -32,6 +37,7 @@ impl SkipConfig {
             channels_up: 128,
             channels_skip: 4,
             input_depth: 32,
+            zero_init_output: false,
         }
     }
 
@@ -40,10 +46,12 @@ impl SkipConfig {
         1 << self.levels
     }
 
-    /// The padded size the network runs at for an `h`×`w` frame.
+    /// The padded size the network runs at for an `h`×`w` frame: a multiple of 2^levels, and
+    /// at least 2^(levels+1) so the deepest 3×3 convolution still sees 2 pixels to reflect.
     pub fn padded(&self, h: usize, w: usize) -> (usize, usize) {
         let m = self.multiple();
-        (h.div_ceil(m) * m, w.div_ceil(m) * m)
+        let side = |n: usize| (n.div_ceil(m) * m).max(2 * m);
+        (side(h), side(w))
     }
 }
 
@@ -111,6 +119,9 @@ impl SkipNet {
             });
         }
         let out = Conv::new(&mut p, "out", cu, 1, 1, 1, rng, dev)?;
+        if cfg.zero_init_output {
+            p.fill("out.weight", 0.0)?;
+        }
         Ok(SkipNet {
             cfg: cfg.clone(),
             levels,
@@ -182,6 +193,7 @@ mod tests {
             channels_up: 4,
             channels_skip: 2,
             input_depth: 3,
+            zero_init_output: false,
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let net = SkipNet::new(&cfg, &mut rng, &Device::Cpu).unwrap();

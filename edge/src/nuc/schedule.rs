@@ -161,15 +161,15 @@ pub struct StepTerms {
 pub struct StepSchedule {
     kind: ScheduleKind,
     blocks: Vec<KBlock>,
-    k_divisor: usize,
+    k_divisor: f64,
 }
 
 impl StepSchedule {
     /// The reference block boundaries unchanged (`compress = false`), or scaled by
     /// `run_len / reference_len` so that a shorter run goes through every block
-    /// (`compress = true`). `k_divisor` > 1 divides every k (rounded, at least 1): fitting at a
-    /// resolution reduced by that factor keeps the same physical step.
-    pub fn new(kind: ScheduleKind, run_len: u32, compress: bool, k_divisor: usize) -> Self {
+    /// (`compress = true`). Every k is divided by `k_divisor` (rounded, at least 1): fitting at
+    /// a resolution reduced by that factor keeps the same physical step.
+    pub fn new(kind: ScheduleKind, run_len: u32, compress: bool, k_divisor: f64) -> Self {
         let scale = if compress {
             f64::from(run_len.max(1)) / f64::from(kind.reference_len())
         } else {
@@ -190,7 +190,7 @@ impl StepSchedule {
         StepSchedule {
             kind,
             blocks,
-            k_divisor: k_divisor.max(1),
+            k_divisor: if k_divisor > 0.0 { k_divisor } else { 1.0 },
         }
     }
 
@@ -214,7 +214,7 @@ impl StepSchedule {
     }
 
     fn div(&self, k: usize) -> usize {
-        ((k as f64 / self.k_divisor as f64).round() as usize).max(1)
+        ((k as f64 / self.k_divisor).round() as usize).max(1)
     }
 
     /// Draws the loss terms of iteration `step`.
@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn video_blocks_match_the_notebook() {
-        let s = StepSchedule::new(ScheduleKind::Video, 18_000, false, 1);
+        let s = StepSchedule::new(ScheduleKind::Video, 18_000, false, 1.0);
         assert_eq!(s.k_range(0), (50, 59));
         assert_eq!(s.k_range(1500), (50, 59));
         assert_eq!(s.k_range(1501), (40, 49));
@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn spn_ends_on_3_to_9_and_adds_k1() {
-        let s = StepSchedule::new(ScheduleKind::Spn, 15_000, false, 1);
+        let s = StepSchedule::new(ScheduleKind::Spn, 15_000, false, 1.0);
         assert_eq!(s.k_range(7500), (10, 19));
         assert_eq!(s.k_range(7501), (3, 9));
         assert_eq!(s.k_range(14_999), (3, 9));
@@ -290,12 +290,12 @@ mod tests {
 
     #[test]
     fn lpn_and_refine_terms() {
-        let s = StepSchedule::new(ScheduleKind::Lpn, 8000, false, 1);
+        let s = StepSchedule::new(ScheduleKind::Lpn, 8000, false, 1.0);
         assert_eq!(s.k_range(3000), (20, 29));
         assert_eq!(s.k_range(3001), (10, 19));
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
         assert_eq!(s.terms(0, &mut rng).out_sq, 1.0);
-        let r = StepSchedule::new(ScheduleKind::Refine, 50, false, 1);
+        let r = StepSchedule::new(ScheduleKind::Refine, 50, false, 1.0);
         let t = r.terms(10, &mut rng);
         assert_eq!(t.tv[0], (1, 1.0));
         assert!((3..=9).contains(&t.tv[1].0) && t.tv[1].1 == 0.1);
@@ -304,7 +304,7 @@ mod tests {
     #[test]
     fn compression_keeps_every_block_in_proportion() {
         // 1,800 steps = a tenth of the reference: boundaries at 150, 300, …, 900.
-        let s = StepSchedule::new(ScheduleKind::Video, 1800, true, 1);
+        let s = StepSchedule::new(ScheduleKind::Video, 1800, true, 1.0);
         assert_eq!(s.k_range(150), (50, 59));
         assert_eq!(s.k_range(151), (40, 49));
         assert_eq!(s.k_range(900), (3, 9));
@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn k_divisor_scales_steps_for_downscaled_fits() {
-        let s = StepSchedule::new(ScheduleKind::Video, 18_000, false, 4);
+        let s = StepSchedule::new(ScheduleKind::Video, 18_000, false, 4.0);
         assert_eq!(s.k_range(0), (13, 15)); // 50/4 = 12.5 → 13, 59/4 = 14.75 → 15
         assert_eq!(s.k_range(9001), (1, 1));
     }

@@ -116,7 +116,7 @@ impl TvLoss {
     /// Loss of `out` (shape (1, 1, H, W), f32) as a scalar tensor with a backward pass.
     pub fn loss(&self, out: &Tensor) -> candle_core::Result<Tensor> {
         match out.device() {
-            Device::Cpu => out.apply_op1(self.clone()),
+            Device::Cpu => out.contiguous()?.apply_op1(self.clone()),
             _ => self.loss_composite(out),
         }
     }

@@ -1,0 +1,244 @@
+//! End to end through the public API: estimators on a generated 64×80 multi-frame set with
+//! column FPN, per-pixel FPN and a smooth LPN blob; TV-DIP must raise PSNR, warm-start, save and
+//! reload its state, and honour budgets and aborts.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use edge::nuc::metrics::psnr;
+use edge::nuc::net::SkipConfig;
+use edge::nuc::schedule::ScheduleKind;
+use edge::nuc::{Budget, FitConfig, FrameSet, Method, PatternEstimator, estimator};
+use rand::{Rng, SeedableRng};
+
+const W: usize = 80;
+const H: usize = 64;
+
+/// Clean frames (moving smooth scene), the true pattern and the noisy frames, in DN.
+fn synthetic(n: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<f32>, FrameSet) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let cols: Vec<f32> = (0..W).map(|_| rng.gen_range(0.0..40.0)).collect();
+    let pattern: Vec<f32> = (0..W * H)
+        .map(|i| {
+            let (y, x) = ((i / W) as f32, (i % W) as f32);
+            let blob = 60.0 * (-((x - 20.0).powi(2) + (y - 40.0).powi(2)) / 600.0).exp();
+            cols[i % W] + rng.gen_range(0.0..8.0) + blob
+        })
+        .collect();
+    let mut clean = Vec::new();
+    let mut noisy = Vec::new();
+    for _ in 0..n {
+        let (cx, cy): (f32, f32) = (rng.gen_range(10.0..70.0), rng.gen_range(10.0..54.0));
+        let (tx, ty): (f32, f32) = (rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0));
+        let c: Vec<f32> = (0..W * H)
+            .map(|i| {
+                let (y, x) = ((i / W) as f32, (i % W) as f32);
+                let disc = if (x - cx).powi(2) + (y - cy).powi(2) < 144.0 {
+                    300.0
+                } else {
+                    0.0
+                };
+                // Everything moves: a static scene part would be indistinguishable from the pattern.
+                2000.0 + 2.0 * tx * (x - 40.0) + 2.0 * ty * (y - 32.0) + disc
+            })
+            .collect();
+        noisy.push(c.iter().zip(&pattern).map(|(a, b)| a + b).collect());
+        clean.push(c);
+    }
+    (clean, pattern, FrameSet::new(W, H, noisy).unwrap())
+}
+
+fn mean_psnr(frames: &FrameSet, clean: &[Vec<f32>], pattern: Option<&edge::nuc::Pattern>) -> f64 {
+    let mut s = 0.0;
+    for (f, c) in frames.frames().iter().zip(clean) {
+        let corrected = match pattern {
+            Some(p) => p.apply(W, H, f).unwrap(),
+            None => f.clone(),
+        };
+        // Offsets are unobservable: compare after removing each image's mean.
+        let mc = corrected.iter().sum::<f32>() / corrected.len() as f32;
+        let mk = c.iter().sum::<f32>() / c.len() as f32;
+        let a: Vec<f32> = corrected.iter().map(|v| v - mc).collect();
+        let b: Vec<f32> = c.iter().map(|v| v - mk).collect();
+        s += psnr(&a, &b, 400.0);
+    }
+    s / clean.len() as f64
+}
+
+fn small_config() -> FitConfig {
+    FitConfig {
+        seed: Some(7),
+        net: SkipConfig {
+            levels: 3,
+            channels_down: 8,
+            channels_up: 8,
+            channels_skip: 2,
+            input_depth: 8,
+            zero_init_output: true,
+        },
+        steps: 160,
+        schedule: ScheduleKind::Spn,
+        // 64×80 is a quarter of the reference's 256×320.
+        k_scale: 0.25,
+        compress_schedule: true,
+        adam: edge::nuc::config::AdamConfig {
+            lr: 2e-2,
+            ..FitConfig::paper().adam
+        },
+        ..FitConfig::paper()
+    }
+}
+
+fn go(est: &mut dyn PatternEstimator, set: &FrameSet, budget: &Budget) -> edge::nuc::FitOutcome {
+    est.estimate(set, budget, &mut |_| ControlFlow::Continue(()))
+        .unwrap()
+}
+
+#[test]
+fn tv_dip_raises_psnr_and_warm_starts() {
+    let (clean, _, set) = synthetic(6, 1);
+    let before = mean_psnr(&set, &clean, None);
+    let mut est = estimator(Method::TvDip, &small_config()).unwrap();
+    let mut seen = 0u32;
+    let out = est
+        .estimate(&set, &Budget::default(), &mut |p| {
+            seen = p.step;
+            assert!(p.ms_per_step >= 0.0 && p.loss.is_finite());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(out.steps, 160);
+    assert_eq!(seen, 160);
+    let after = mean_psnr(&set, &clean, Some(&out.pattern));
+    println!(
+        "tv-dip 160 steps: {before:.2} dB -> {after:.2} dB, {:.1} s",
+        out.duration.as_secs_f64()
+    );
+    assert!(after > before + 3.0, "{before:.2} -> {after:.2}");
+
+    // Warm start: a refresh runs the short refine schedule (50 steps) from these weights.
+    let refresh = go(est.as_mut(), &set, &Budget::default());
+    assert_eq!(refresh.steps, 50);
+    let after2 = mean_psnr(&set, &clean, Some(&refresh.pattern));
+    assert!(
+        after2 > after - 1.0,
+        "refresh lost quality: {after:.2} -> {after2:.2}"
+    );
+
+    // State survives a restart.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.safetensors");
+    assert!(est.save_state(&path).unwrap());
+    let mut again = estimator(Method::TvDip, &small_config()).unwrap();
+    assert!(again.load_state(&path).unwrap());
+    let reloaded = go(again.as_mut(), &set, &Budget::steps(1));
+    assert_eq!(reloaded.steps, 1);
+    let after3 = mean_psnr(&set, &clean, Some(&reloaded.pattern));
+    assert!(
+        after3 > after - 1.0,
+        "reloaded state lost quality: {after:.2} -> {after3:.2}"
+    );
+}
+
+#[test]
+fn classical_methods_raise_psnr() {
+    let (clean, _, set) = synthetic(6, 2);
+    let before = mean_psnr(&set, &clean, None);
+    for m in [Method::CpTv, Method::ColMean] {
+        let mut est = estimator(m, &FitConfig::fast()).unwrap();
+        let out = go(est.as_mut(), &set, &Budget::default());
+        let after = mean_psnr(&set, &clean, Some(&out.pattern));
+        println!("{m}: {before:.2} -> {after:.2} dB");
+        // Column means cannot see the per-pixel part and the blob of the pattern.
+        let margin = if m == Method::CpTv { 2.5 } else { 1.5 };
+        assert!(after > before + margin, "{m}: {before:.2} -> {after:.2}");
+        assert!(
+            !est.save_state(&std::env::temp_dir().join("unused"))
+                .unwrap()
+        );
+    }
+}
+
+#[test]
+fn fast_preset_runs_on_odd_sizes() {
+    let (clean, _, set) = synthetic(4, 3);
+    // Crop to 61×75 so that no side is a multiple of anything convenient.
+    let (w, h) = (75, 61);
+    let frames = set
+        .frames()
+        .iter()
+        .map(|f| (0..h).flat_map(|y| f[y * W..y * W + w].to_vec()).collect())
+        .collect();
+    let odd = FrameSet::new(w, h, frames).unwrap();
+    let cfg = FitConfig {
+        seed: Some(3),
+        steps: 30,
+        ..FitConfig::fast()
+    };
+    let mut est = estimator(Method::TvDip, &cfg).unwrap();
+    let out = go(est.as_mut(), &odd, &Budget::default());
+    assert_eq!((out.pattern.width(), out.pattern.height()), (w, h));
+    assert_eq!(out.steps, 30);
+    drop(clean);
+}
+
+#[test]
+fn abort_flag_and_wall_budget_stop_the_fit() {
+    let (_, _, set) = synthetic(3, 4);
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut est = estimator(Method::TvDip, &small_config()).unwrap();
+    let f2 = flag.clone();
+    let out = est
+        .estimate(
+            &set,
+            &Budget::default().with_abort(flag.clone()),
+            &mut |p| {
+                if p.step == 5 {
+                    f2.store(true, Ordering::Relaxed);
+                }
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+    assert!(out.aborted);
+    assert_eq!(out.steps, 5);
+    let mut est = estimator(Method::TvDip, &small_config()).unwrap();
+    let out = go(
+        est.as_mut(),
+        &set,
+        &Budget::default().with_wall(std::time::Duration::from_millis(1)),
+    );
+    assert!(out.steps <= 2, "{}", out.steps);
+    assert!(!out.aborted);
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    assert!(
+        FrameSet::new(4, 4, vec![])
+            .unwrap_err()
+            .to_string()
+            .contains("empty")
+    );
+    let e = FrameSet::new(4, 4, vec![vec![0.0; 16], vec![0.0; 15]])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("frame 1") && e.contains("15"), "{e}");
+    let e = FrameSet::new(2, 2, vec![vec![0.0, f32::NAN, 0.0, 0.0]])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("non-finite"), "{e}");
+    let e = "tvdip".parse::<Method>().unwrap_err().to_string();
+    assert!(e.contains("tvdip"), "{e}");
+    let e = estimator(
+        Method::TvDip,
+        &FitConfig {
+            device: "cuda:0".into(),
+            ..FitConfig::fast()
+        },
+    );
+    if !cfg!(feature = "cuda") {
+        assert!(e.err().unwrap().to_string().contains("cuda"));
+    }
+}
