@@ -4,11 +4,15 @@
 //! and the memory estimate of a fit ([`memory`]). Each op works on f32 CPU tensors; callers
 //! fall back to candle's generic ops on other devices (see [`is_fast_path`]).
 
+pub mod batchnorm;
 pub mod conv;
 mod cpu;
 pub mod gemm;
+pub mod upsample;
 
+pub use batchnorm::batch_norm_lrelu;
 pub use conv::conv2d_reflect;
+pub use upsample::upsample2x_bilinear;
 
 use candle_core::{DType, Tensor};
 
