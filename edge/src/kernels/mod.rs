@@ -8,6 +8,7 @@ pub mod batchnorm;
 pub mod conv;
 mod cpu;
 pub mod gemm;
+pub mod memory;
 pub mod upsample;
 
 pub use batchnorm::batch_norm_lrelu;

@@ -113,6 +113,9 @@ impl Conv {
     /// `conv_transpose2d` and a convolution with an image-sized kernel that are orders of
     /// magnitude slower on CPU.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if crate::kernels::is_fast_path(x) && crate::kernels::conv::supported(self.kernel, self.stride) {
+            return crate::kernels::conv2d_reflect(x, &self.weight, &self.bias, self.stride);
+        }
         let (n, cin, h, w) = x.dims4()?;
         let cout = self.weight.dim(0)?;
         let k = self.kernel;
@@ -213,6 +216,9 @@ impl BatchNorm {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if crate::kernels::is_fast_path(x) {
+            return crate::kernels::batch_norm_lrelu(x, &self.gamma, &self.beta, 1.0);
+        }
         let mean = x.mean_keepdim((0, 2, 3))?;
         let xc = x.broadcast_sub(&mean)?;
         let var = xc.sqr()?.mean_keepdim((0, 2, 3))?;
@@ -220,6 +226,15 @@ impl BatchNorm {
         let scale = self.gamma.reshape((1, (), 1, 1))?.broadcast_mul(&inv)?;
         xc.broadcast_mul(&scale)?
             .broadcast_add(&self.beta.reshape((1, (), 1, 1))?)
+    }
+
+    /// `leaky_relu(self.forward(x))` as one fused op where the kernels support it (stores
+    /// one activation instead of two for the backward pass).
+    pub fn forward_leaky(&self, x: &Tensor) -> Result<Tensor> {
+        if crate::kernels::is_fast_path(x) {
+            return crate::kernels::batch_norm_lrelu(x, &self.gamma, &self.beta, 0.2);
+        }
+        leaky_relu(&self.forward(x)?)
     }
 }
 
@@ -232,6 +247,9 @@ pub fn leaky_relu(x: &Tensor) -> Result<Tensor> {
 /// 0.75·x[i] + 0.25·x[i−1], output 2i+1 is 0.75·x[i] + 0.25·x[i+1], clamped at the borders.
 /// (candle's `upsample_bilinear2d` has no backward pass.)
 pub fn upsample2x_bilinear(x: &Tensor) -> Result<Tensor> {
+    if crate::kernels::is_fast_path(x) {
+        return crate::kernels::upsample2x_bilinear(x);
+    }
     let x = upsample2x_dim(x, 2)?;
     upsample2x_dim(&x, 3)
 }
