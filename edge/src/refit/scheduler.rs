@@ -233,6 +233,20 @@ struct Pending {
     fit_id: u32,
     reason: String,
     req: FitRequest,
+    since: Instant,
+}
+
+/// How long a due fit waits for a full, diverse frame set before it makes do with fewer
+/// (a static scene yields few distinct frames).
+const FULL_SET_WAIT: Duration = Duration::from_secs(20);
+
+/// Frames a fit needs: the configured set, or at least 2 once it has waited long enough.
+fn frames_needed(configured: usize, waited: Duration) -> usize {
+    if waited >= FULL_SET_WAIT {
+        2
+    } else {
+        configured.max(2)
+    }
 }
 
 struct Worker {
@@ -395,10 +409,12 @@ impl Worker {
                 id
             }
         };
+        let since = self.pending.as_ref().map_or_else(Instant::now, |p| p.since);
         self.pending = Some(Pending {
             fit_id,
             reason: "requested".into(),
             req,
+            since,
         });
         Ok(fit_id)
     }
@@ -462,18 +478,18 @@ impl Worker {
                 fit_id,
                 reason,
                 req: FitRequest::default(),
+                since: now,
             });
         }
     }
 
     fn maybe_start(&mut self) {
-        if self.pending.is_none() {
+        let Some(since) = self.pending.as_ref().map(|p| p.since) else {
             return;
-        }
+        };
         let cfg = self.shared.config.load_full();
         let fit = &cfg.fit;
-        let need = fit.frames.min(4);
-        if self.collector.len() < need {
+        if self.collector.len() < frames_needed(fit.frames, since.elapsed()) {
             return;
         }
         let now = Instant::now();
@@ -738,7 +754,7 @@ impl Worker {
                 elapsed_ms: j.started.elapsed().as_millis() as u64,
             }
         } else if let Some(p) = &self.pending {
-            let need = self.shared.config.load().fit.frames.min(4);
+            let need = frames_needed(self.shared.config.load().fit.frames, p.since.elapsed());
             if self.collector.len() < need {
                 RefitState::Collecting {
                     fit_id: p.fit_id,

@@ -113,16 +113,16 @@ impl SimModel {
         let c = self.cfg.scene_contrast;
         let shift = self.cfg.motion_px_per_s * t;
         let mut out = vec![0.0f32; w * h];
-        // A smooth background that scrolls sideways: it moves relative to the column pattern,
-        // which is what lets a multi-frame fit tell scene from pattern.
+        // A smooth background that drifts sideways and down: every part of the scene moves
+        // relative to the sensor, which is what lets a multi-frame fit tell scene from pattern
+        // (a static scene component is indistinguishable from pattern).
         let fx = TAU * 1.3 / w as f32;
         let fy = TAU * 0.9 / h as f32;
         for y in 0..h {
-            let cy = (fy * y as f32).cos();
+            let cy = (fy * (y as f32 + 0.5 * shift)).cos();
             for x in 0..w {
-                out[y * w + x] = self.cfg.scene_level
-                    + 0.25 * c * ((fx * (x as f32 + shift)).sin() * cy)
-                    + 0.1 * c * (y as f32 / h as f32 - 0.5);
+                out[y * w + x] =
+                    self.cfg.scene_level + 0.25 * c * ((fx * (x as f32 + shift)).sin() * cy);
             }
         }
         let speed = self.cfg.motion_px_per_s / (0.3 * w as f32).max(1.0);
