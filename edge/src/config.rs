@@ -283,7 +283,7 @@ impl Default for SimConfig {
             seed: 7,
             scene_level: 7000.0,
             scene_contrast: 2500.0,
-            motion_px_per_s: 12.0,
+            motion_px_per_s: 40.0,
             column_fpn: 120.0,
             pixel_fpn: 25.0,
             lpn: 150.0,
