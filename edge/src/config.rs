@@ -817,13 +817,14 @@ impl EdgeConfig {
                 "set gpio.shutter_pin and/or gpio.led_pin, or gpio.board = \"none\"",
             ));
         }
-        if !(self.watchdog.capture_timeout_s >= 0.1) {
+        if self.watchdog.capture_timeout_s.is_nan() || self.watchdog.capture_timeout_s < 0.1 {
             return Err(ConfigError::invalid(
                 "watchdog.capture_timeout_s",
                 "must be >= 0.1",
             ));
         }
-        if !(self.watchdog.reconnect_interval_s >= 0.01) {
+        if self.watchdog.reconnect_interval_s.is_nan() || self.watchdog.reconnect_interval_s < 0.01
+        {
             return Err(ConfigError::invalid(
                 "watchdog.reconnect_interval_s",
                 "must be >= 0.01",

@@ -92,10 +92,8 @@ fn send_topics<W: Write>(core: &DaemonCore, writer: &Mutex<FrameWriter<W>>, subs
             continue;
         }
         let mut out: Vec<Topic> = Vec::new();
-        if let Some(ev) = event {
-            if let Some(t) = topic_for(&ev, subs) {
-                out.push(t);
-            }
+        if let Some(t) = event.and_then(|ev| topic_for(&ev, subs)) {
+            out.push(t);
         }
         if subs.heartbeat.load(Ordering::Relaxed) && Instant::now() >= next_beat {
             next_beat = Instant::now() + Duration::from_secs(1);

@@ -603,19 +603,14 @@ impl Session {
                     percent: 10,
                     stage: truncate("verifying signature"),
                 });
-                match self.core.firmware().verify(&bytes) {
-                    Err(e) => {
-                        let code = match e {
-                            crate::firmware::FirmwareError::Signature => NackCode::SignatureInvalid,
-                            crate::firmware::FirmwareError::NotConfigured(_) => {
-                                NackCode::Unsupported
-                            }
-                            _ => NackCode::InvalidValue,
-                        };
-                        warn!(peer = %self.peer, error = %e, "firmware image refused");
-                        return (nack(code, e.to_string()), After::Nothing);
-                    }
-                    Ok(_) => {}
+                if let Err(e) = self.core.firmware().verify(&bytes) {
+                    let code = match e {
+                        crate::firmware::FirmwareError::Signature => NackCode::SignatureInvalid,
+                        crate::firmware::FirmwareError::NotConfigured(_) => NackCode::Unsupported,
+                        _ => NackCode::InvalidValue,
+                    };
+                    warn!(peer = %self.peer, error = %e, "firmware image refused");
+                    return (nack(code, e.to_string()), After::Nothing);
                 }
                 interim(Response::InProgress {
                     percent: 50,

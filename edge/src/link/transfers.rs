@@ -73,6 +73,9 @@ pub fn upload_limit(kind: ObjectKind) -> Option<u32> {
     }
 }
 
+/// A verified upload: kind, metadata, bytes.
+pub type CompleteUpload = (ObjectKind, ObjectMeta, Vec<u8>);
+
 /// The table of transfers.
 #[derive(Default)]
 pub struct Transfers {
@@ -206,10 +209,7 @@ impl Transfers {
 
     /// Takes a complete upload out for verification and applying; on a CRC or length error the
     /// upload stays (the host may resend) and the error is returned.
-    pub fn take_complete(
-        &self,
-        id: u32,
-    ) -> Option<Result<(ObjectKind, ObjectMeta, Vec<u8>), BulkError>> {
+    pub fn take_complete(&self, id: u32) -> Option<Result<CompleteUpload, BulkError>> {
         let mut uploads = self.uploads.lock().unwrap_or_else(|e| e.into_inner());
         let u = uploads.remove(&id)?;
         let (kind, meta) = (u.kind, u.meta.clone());
