@@ -1,0 +1,93 @@
+//! The `dipnuc` command line: one file per subcommand, shared option groups beside them
+//! (`connection` for how to reach a device, `output` for JSON/text, `exit` for exit codes).
+
+pub mod calibrate;
+pub mod config;
+pub mod connection;
+pub mod demo;
+pub mod eval;
+pub mod exit;
+pub mod fit_args;
+pub mod flash;
+pub mod info;
+pub mod interrupt;
+pub mod keygen;
+pub mod logs;
+pub mod output;
+pub mod pattern;
+pub mod ports;
+pub mod process;
+pub mod progress;
+pub mod snapshot;
+pub mod status;
+pub mod telemetry;
+
+use clap::{Parser, Subcommand};
+
+const EXAMPLES: &str = "Examples:
+  dipnuc demo                                   simulated camera end to end, no hardware
+  dipnuc ports                                  serial ports with USB ids
+  dipnuc status --tcp 192.168.1.20:7700         health of a device on the network
+  dipnuc calibrate --wait --port /dev/ttyUSB0   fit a new pattern, with progress
+  dipnuc telemetry --follow --csv run.csv       live table, logged as CSV
+
+Connection: --tcp HOST:PORT or --port PATH [--baud N]; the token comes from --token,
+$DIPNUC_TOKEN or `token` in ~/.config/dipnuc/host.toml ($DIPNUC_HOST_CONFIG).";
+
+/// dipnuc: shutterless non-uniformity correction for thermal cameras.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dipnuc",
+    version,
+    about,
+    propagate_version = true,
+    after_help = format!("{EXAMPLES}\n\n{}", exit::HELP)
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub conn: connection::ConnectionArgs,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Ports(ports::PortsArgs),
+    Info(info::InfoArgs),
+    Status(status::StatusArgs),
+    Config(config::ConfigArgs),
+    Calibrate(calibrate::CalibrateArgs),
+    Telemetry(telemetry::TelemetryArgs),
+    Logs(logs::LogsArgs),
+    Snapshot(snapshot::SnapshotArgs),
+    Pattern(pattern::PatternArgs),
+    Keygen(keygen::KeygenArgs),
+    Flash(flash::FlashArgs),
+    Demo(demo::DemoArgs),
+    Process(process::ProcessArgs),
+    Eval(eval::EvalArgs),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let (conn, json) = (&cli.conn, cli.json);
+    match cli.command {
+        Command::Ports(a) => ports::run(a, json),
+        Command::Info(a) => info::run(a, conn, json),
+        Command::Status(a) => status::run(a, conn, json),
+        Command::Config(a) => config::run(a, conn, json),
+        Command::Calibrate(a) => calibrate::run(a, conn, json),
+        Command::Telemetry(a) => telemetry::run(a, conn, json),
+        Command::Logs(a) => logs::run(a, conn, json),
+        Command::Snapshot(a) => snapshot::run(a, conn, json),
+        Command::Pattern(a) => pattern::run(a, conn, json),
+        Command::Keygen(a) => keygen::run(a, json),
+        Command::Flash(a) => flash::run(a, conn, json),
+        Command::Demo(a) => demo::run(a, json),
+        Command::Process(a) => process::run(a),
+        Command::Eval(a) => eval::run(a, json),
+    }
+}
