@@ -241,8 +241,19 @@ impl DaemonHandle {
 
     fn stop_threads(&mut self) {
         self.core.stop.store(true, Ordering::Relaxed);
+        // Every thread checks the stop flag at least every few hundred ms. A capture thread
+        // wedged in a driver call (retired by the watchdog) may never return: it is left
+        // behind rather than blocking shutdown.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
         for t in self.threads.drain(..) {
-            let _ = t.join();
+            while !t.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                warn!(thread = ?t.thread().name(), "thread did not stop; leaving it behind");
+            }
         }
         // Aborts a running fit and waits for it (and for a pattern save in progress).
         self.core.refit.shutdown();

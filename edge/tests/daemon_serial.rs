@@ -1,0 +1,61 @@
+//! The link server on a serial port, exercised through a pseudo-terminal pair: the daemon opens
+//! the slave side like a UART, the test speaks the protocol on the master side. No token is
+//! asked for on serial.
+
+#![cfg(unix)]
+
+use std::time::Duration;
+
+use edge::config::EdgeConfig;
+use edge::daemon::Daemon;
+use protocol::client::Client;
+use protocol::io::{FramedStream, POLL_INTERVAL};
+use protocol::tracker::RetryPolicy;
+use protocol::{Capabilities, Hello};
+use serialport::{SerialPort, TTYPort};
+
+#[test]
+fn handshake_and_telemetry_over_a_pty() {
+    let (mut master, slave) = TTYPort::pair().expect("pseudo-terminal pair");
+    let name = slave.name().expect("pty name");
+    // The daemon opens the port itself (exclusively, like a real UART).
+    drop(slave);
+    master.set_timeout(POLL_INTERVAL).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EdgeConfig::from_toml_str(&format!(
+        r#"
+[camera]
+source = "sim"
+width = 32
+height = 24
+fps = 50.0
+[fit]
+fit_on_start = false
+[pattern]
+store = "{}"
+[link.serial]
+port = "{name}"
+baud = 115200
+[link.tcp]
+token = "only-for-tcp"
+"#,
+        dir.path().join("p.dnp").display()
+    ))
+    .unwrap();
+    let daemon = Daemon::start(cfg).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut client = Client::new(
+        FramedStream::new(master),
+        RetryPolicy {
+            timeout: Duration::from_secs(2),
+            retries: 3,
+        },
+    );
+    client
+        .handshake(&Hello::new("pty-host", "0", Capabilities::NONE))
+        .unwrap();
+    let t = client.telemetry().unwrap();
+    assert!(t.frames_total > 0);
+    assert_eq!(client.config_get("camera.width").unwrap().as_str(), "32");
+    daemon.shutdown();
+}
