@@ -175,8 +175,9 @@ pub fn verify_image<'a>(
     Ok(VerifiedImage { payload, version })
 }
 
-/// Persistent slot state (`state.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// Persistent slot state (`state.json`). A fresh folder (the factory install runs from slot a)
+/// is confirmed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SlotState {
     /// Active slot (0 = a, 1 = b).
     pub active: u8,
@@ -192,6 +193,20 @@ pub struct SlotState {
     pub versions: [String; 2],
     /// The last failure (rollback, bad image).
     pub last_error: Option<String>,
+}
+
+impl Default for SlotState {
+    fn default() -> Self {
+        SlotState {
+            active: 0,
+            pending: None,
+            confirmed: true,
+            fallback: None,
+            unconfirmed_boots: 0,
+            versions: [String::new(), String::new()],
+            last_error: None,
+        }
+    }
 }
 
 /// What to do after [`Slots::on_start`].
@@ -348,6 +363,13 @@ impl Slots {
         st.confirmed = true;
         st.unconfirmed_boots = 0;
         self.save(st)
+    }
+
+    /// Records a refused image so `FirmwareStatus` can say why.
+    pub fn record_error(&self, error: &str) -> Result<(), FirmwareError> {
+        let mut st = self.state();
+        st.last_error = Some(error.to_string());
+        self.save(&st)
     }
 
     /// Marks the running slot healthy.

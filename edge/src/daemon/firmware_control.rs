@@ -91,8 +91,12 @@ impl FirmwareControl {
 
     /// Checks an image without installing it.
     pub fn verify(&self, image: &[u8]) -> Result<String, FirmwareError> {
-        let (_, key) = self.ready()?;
-        crate::firmware::verify_image(image, key).map(|v| v.version)
+        let (slots, key) = self.ready()?;
+        let verified = crate::firmware::verify_image(image, key).map(|v| v.version);
+        if let Err(e) = &verified {
+            let _ = slots.record_error(&e.to_string());
+        }
+        verified
     }
 
     /// Verifies and installs an image into the inactive slot and makes it active on trial;
