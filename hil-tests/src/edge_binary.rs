@@ -44,7 +44,15 @@ fn locate_or_build() -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
     let out = Command::new(&cargo)
-        .args(["build", "--quiet", "-p", "edge", "--bin", "dipnuc-edge", "--profile"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "edge",
+            "--bin",
+            "dipnuc-edge",
+            "--profile",
+        ])
         .arg(&profile)
         .arg("--manifest-path")
         .arg(manifest)

@@ -44,9 +44,8 @@ impl EdgeSetup {
         match board {
             Board::Sim => EdgeSetup::sim(dir),
             Board::Rig(rig) => {
-                let mut config = EdgeConfig::load(&rig.edge_config).unwrap_or_else(|e| {
-                    panic!("rig config {}: {e}", rig.edge_config.display())
-                });
+                let mut config = EdgeConfig::load(&rig.edge_config)
+                    .unwrap_or_else(|e| panic!("rig config {}: {e}", rig.edge_config.display()));
                 // Profiles are merged already; the written copy must not name them again.
                 config.profile = None;
                 config.profiles.clear();
@@ -164,7 +163,8 @@ impl EdgeSetup {
         self.options_for(Target::Tcp(addr.to_string()))
     }
 
-    /// Connection options for a serial port (no token: serial is a physical link).
+    /// Connection options for a serial port (the token too: the daemon's `Hello` announces
+    /// that it requires one, whatever the link).
     pub fn serial_options(&self, port: &str) -> ConnectOptions {
         let mut o = ConnectOptions::new(Target::Serial {
             port: port.to_string(),
@@ -172,7 +172,10 @@ impl EdgeSetup {
         })
         .with_timeouts(Duration::from_secs(3), Duration::from_millis(1500));
         o.retries = 3;
-        o
+        match &self.config.link.tcp.token {
+            Some(t) => o.with_token(t.clone()),
+            None => o,
+        }
     }
 
     fn options_for(&self, target: Target) -> ConnectOptions {

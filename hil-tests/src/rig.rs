@@ -63,7 +63,10 @@ impl Rig {
         let config = EdgeConfig::load(&edge_config)
             .with_context(|| format!("loading {}", edge_config.display()))?;
         if config.camera.source != SourceKind::V4l2 {
-            bail!("camera.source must be v4l2 on the rig (got {})", config.camera.source);
+            bail!(
+                "camera.source must be v4l2 on the rig (got {})",
+                config.camera.source
+            );
         }
         if config.link.serial.port.is_none() {
             bail!("link.serial.port: the rig's serial link must be configured");
@@ -74,7 +77,10 @@ impl Rig {
         let harness: RigHarness =
             toml::from_str(&text).with_context(|| format!("parsing {}", hp.display()))?;
         if harness.power_pin == harness.shutter_pin {
-            bail!("{}: power_pin and shutter_pin are the same pin", hp.display());
+            bail!(
+                "{}: power_pin and shutter_pin are the same pin",
+                hp.display()
+            );
         }
         Ok(Rig {
             edge_config,
@@ -118,7 +124,9 @@ impl RigGpio {
     /// Without the `rig` feature there is no GPIO driver: a clear error.
     #[cfg(not(all(feature = "rig", target_os = "linux")))]
     pub fn open(_harness: &RigHarness) -> anyhow::Result<RigGpio> {
-        bail!("hil-tests was built without the `rig` feature: no GPIO (cargo test -p hil-tests --features rig)")
+        bail!(
+            "hil-tests was built without the `rig` feature: no GPIO (cargo test -p hil-tests --features rig)"
+        )
     }
 
     /// Cuts the camera's power for `power_off_ms`, then restores it.

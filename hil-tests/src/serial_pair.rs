@@ -34,8 +34,14 @@ impl SerialPair {
         let bridged = Arc::new(AtomicU64::new(0));
         let mut threads = Vec::new();
         for (mut from, to) in [
-            (edge_master.try_clone_native()?, host_master.try_clone_native()?),
-            (host_master.try_clone_native()?, edge_master.try_clone_native()?),
+            (
+                edge_master.try_clone_native()?,
+                host_master.try_clone_native()?,
+            ),
+            (
+                host_master.try_clone_native()?,
+                edge_master.try_clone_native()?,
+            ),
         ] {
             from.set_timeout(Duration::from_millis(20))?;
             let (stop, bridged) = (stop.clone(), bridged.clone());
@@ -59,7 +65,9 @@ impl SerialPair {
                             }
                         }
                     })
-                    .map_err(|e| serialport::Error::new(serialport::ErrorKind::Io(e.kind()), e.to_string()))?,
+                    .map_err(|e| {
+                        serialport::Error::new(serialport::ErrorKind::Io(e.kind()), e.to_string())
+                    })?,
             );
         }
         drop((edge_master, host_master));

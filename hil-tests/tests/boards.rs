@@ -34,7 +34,10 @@ fn every_board_profile_loads_with_the_edge_config_loader() {
             "jetson-orin-nano" | "jetson-xavier-nx" => {
                 assert_eq!(cfg.fit.device, "cuda:0", "{name} fits on the GPU");
                 assert_eq!(cfg.fit.method, "tv-dip");
-                assert_ne!(cfg.fit.cpu_method, "tv-dip", "{name}: CPU fallback must be fast");
+                assert_ne!(
+                    cfg.fit.cpu_method, "tv-dip",
+                    "{name}: CPU fallback must be fast"
+                );
             }
             "raspberry-pi-5" => {
                 assert_eq!(cfg.fit.device, "cpu", "the Pi 5 has no GPU");
@@ -64,7 +67,8 @@ fn every_board_combines_with_every_camera_profile() {
     let mut combos = 0;
     for board in ["jetson-orin-nano", "jetson-xavier-nx", "raspberry-pi-5"] {
         for cam in &cameras {
-            let cam_cfg = EdgeConfig::load(cam).unwrap_or_else(|e| panic!("{}: {e}", cam.display()));
+            let cam_cfg =
+                EdgeConfig::load(cam).unwrap_or_else(|e| panic!("{}: {e}", cam.display()));
             let edge = dir.path().join("edge.toml");
             std::fs::write(
                 &edge,
@@ -90,10 +94,14 @@ fn every_board_combines_with_every_camera_profile() {
 
 #[test]
 fn rig_description_is_consistent() {
-    let rig = Rig::load(&boards_dir().join("hil-rig.toml")).expect("boards/hil-rig.toml + rig.toml");
+    let rig =
+        Rig::load(&boards_dir().join("hil-rig.toml")).expect("boards/hil-rig.toml + rig.toml");
     assert_eq!(rig.config.camera.name, "lepton35-purethermal");
     assert!(rig.config.link.tcp.token.is_some());
-    assert_eq!(rig.harness.baud, rig.config.link.serial.baud, "both ends of the serial line");
+    assert_eq!(
+        rig.harness.baud, rig.config.link.serial.baud,
+        "both ends of the serial line"
+    );
 }
 
 #[test]
@@ -109,7 +117,10 @@ fn systemd_unit_is_hardened_and_matches_the_daemon() {
         "Restart=on-failure",
         "ExecStart=/usr/lib/dipnuc/dipnuc-edge-launch --config /etc/dipnuc/edge.toml",
     ] {
-        assert!(unit.lines().any(|l| l.starts_with(line)), "unit lacks {line:?}");
+        assert!(
+            unit.lines().any(|l| l.starts_with(line)),
+            "unit lacks {line:?}"
+        );
     }
     let wd = unit
         .lines()
@@ -128,7 +139,10 @@ fn systemd_unit_is_hardened_and_matches_the_daemon() {
             "{name}: pattern store must be inside ReadWritePaths"
         );
         let slots = cfg.firmware.slots_dir.expect("firmware.slots_dir");
-        assert!(slots.starts_with("/var/lib/dipnuc"), "{name}: slots inside ReadWritePaths");
+        assert!(
+            slots.starts_with("/var/lib/dipnuc"),
+            "{name}: slots inside ReadWritePaths"
+        );
     }
 }
 
@@ -150,19 +164,21 @@ fn udev_rule_covers_the_cameras_and_serial_gadgets() {
             continue;
         }
         // Every rule matches something and assigns the group with a mode.
-        assert!(l.contains("==") && l.contains("GROUP=\"dipnuc\"") && l.contains("MODE=\"0660\""),
-            "line {}: {l}", i + 1);
+        assert!(
+            l.contains("==") && l.contains("GROUP=\"dipnuc\"") && l.contains("MODE=\"0660\""),
+            "line {}: {l}",
+            i + 1
+        );
     }
 }
 
 #[test]
 fn deb_metadata_installs_what_the_unit_runs() {
-    let manifest: toml::Table = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../edge/Cargo.toml"),
-    )
-    .unwrap()
-    .parse()
-    .expect("edge/Cargo.toml");
+    let manifest: toml::Table =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../edge/Cargo.toml"))
+            .unwrap()
+            .parse()
+            .expect("edge/Cargo.toml");
     let deb = &manifest["package"]["metadata"]["deb"];
     assert_eq!(deb["name"].as_str(), Some("dipnuc-edge"));
     let assets = deb["assets"].as_array().expect("assets");
@@ -170,7 +186,10 @@ fn deb_metadata_installs_what_the_unit_runs() {
         .iter()
         .map(|a| {
             let a = a.as_array().expect("asset triple");
-            (a[0].as_str().unwrap().to_string(), a[1].as_str().unwrap().to_string())
+            (
+                a[0].as_str().unwrap().to_string(),
+                a[1].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     for dest in [
@@ -180,7 +199,10 @@ fn deb_metadata_installs_what_the_unit_runs() {
         "etc/dipnuc/edge.toml",
         "usr/share/dipnuc/boards/",
     ] {
-        assert!(targets.iter().any(|(_, d)| d == dest), "no asset installed to {dest}");
+        assert!(
+            targets.iter().any(|(_, d)| d == dest),
+            "no asset installed to {dest}"
+        );
     }
     let edge_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../edge");
     for (src, _) in &targets {
@@ -190,7 +212,9 @@ fn deb_metadata_installs_what_the_unit_runs() {
         let pattern = edge_dir.join(src);
         let found = if src.contains('*') {
             let dir = pattern.parent().unwrap();
-            std::fs::read_dir(dir).map(|d| d.count() > 0).unwrap_or(false)
+            std::fs::read_dir(dir)
+                .map(|d| d.count() > 0)
+                .unwrap_or(false)
         } else {
             pattern.is_file()
         };

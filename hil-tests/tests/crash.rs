@@ -6,9 +6,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use edge::pattern_file::StoredPattern;
+use hil_tests::EdgeSetup;
 use hil_tests::board::{Board, Needs};
 use hil_tests::edge_process::{EdgeProcess, Launch};
-use hil_tests::EdgeSetup;
 use host::client::{Device, ResumePolicy};
 
 use crate::firmware::wrapper_image;
@@ -16,7 +16,9 @@ use crate::util::{connect, report, start, workdir};
 
 #[test]
 fn kill_during_pattern_save_leaves_a_valid_pattern() {
-    let Some(board) = Board::for_test("crash_pattern_save", Needs::Any) else { return };
+    let Some(board) = Board::for_test("crash_pattern_save", Needs::Any) else {
+        return;
+    };
     let dir = workdir();
     let setup = EdgeSetup::for_board(&board, dir.path());
     let (w, h) = (setup.config.camera.width, setup.config.camera.height);
@@ -31,7 +33,10 @@ fn kill_during_pattern_save_leaves_a_valid_pattern() {
     let (mut kept_old, mut got_new) = (0u64, 0u64);
     for (round, delay_ms) in [0u64, 1, 2, 4, 8, 16].into_iter().enumerate() {
         let mut next = current.clone();
-        next.data.iter_mut().enumerate().for_each(|(i, v)| *v = (i % 5) as f32 + round as f32);
+        next.data
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = (i % 5) as f32 + round as f32);
         let bytes = next.encode();
         let (tx, rx) = mpsc::channel();
         let opts = setup.tcp_options();
@@ -58,7 +63,8 @@ fn kill_during_pattern_save_leaves_a_valid_pattern() {
         let _ = pusher.join();
         edge = start(&setup);
         let on_disk = std::fs::read(setup.pattern_store()).expect("pattern store exists");
-        let stored = StoredPattern::decode(&on_disk).expect("stored pattern is valid after kill -9");
+        let stored =
+            StoredPattern::decode(&on_disk).expect("stored pattern is valid after kill -9");
         let served = connect(&setup).pattern_pull().unwrap();
         assert_eq!(served.data, stored.data, "daemon serves what is stored");
         if stored.data == current.data {
@@ -70,15 +76,21 @@ fn kill_during_pattern_save_leaves_a_valid_pattern() {
             panic!("round {round}: stored pattern is neither the old nor the new one");
         }
     }
-    report("crash_pattern_save", &[("kills", 6), ("kept_old", kept_old), ("got_new", got_new)]);
+    report(
+        "crash_pattern_save",
+        &[("kills", 6), ("kept_old", kept_old), ("got_new", got_new)],
+    );
 }
 
 #[test]
 fn kill_during_firmware_install_leaves_working_firmware() {
-    let Some(board) = Board::for_test("crash_firmware_install", Needs::Any) else { return };
+    let Some(board) = Board::for_test("crash_firmware_install", Needs::Any) else {
+        return;
+    };
     let dir = workdir();
     let setup = EdgeSetup::for_board(&board, dir.path());
-    let mut edge = EdgeProcess::start_as(&setup, Launch::Launcher).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut edge =
+        EdgeProcess::start_as(&setup, Launch::Launcher).unwrap_or_else(|e| panic!("{e:#}"));
     let (mut old_kept, mut new_installed) = (0u64, 0u64);
     for (round, delay_ms) in [0u64, 3, 10, 30].into_iter().enumerate() {
         let version = format!("crash-{round}");
@@ -89,13 +101,20 @@ fn kill_during_firmware_install_leaves_working_firmware() {
         let flasher = std::thread::spawn(move || {
             let mut dev = Device::connect(&opts).expect("connect");
             let total = image.len() as u32;
-            let _ = dev.flash(&image, ResumePolicy { attempts: 0, ..ResumePolicy::default() }, |ev| {
-                if let host::client::FlashEvent::Sent { sent, .. } = ev
-                    && sent >= total
-                {
-                    let _ = tx.send(());
-                }
-            });
+            let _ = dev.flash(
+                &image,
+                ResumePolicy {
+                    attempts: 0,
+                    ..ResumePolicy::default()
+                },
+                |ev| {
+                    if let host::client::FlashEvent::Sent { sent, .. } = ev
+                        && sent >= total
+                    {
+                        let _ = tx.send(());
+                    }
+                },
+            );
         });
         let _ = rx.recv_timeout(Duration::from_secs(20));
         std::thread::sleep(Duration::from_millis(delay_ms));
@@ -121,7 +140,11 @@ fn kill_during_firmware_install_leaves_working_firmware() {
     }
     report(
         "crash_firmware_install",
-        &[("kills", 4), ("old_firmware_kept", old_kept), ("new_firmware_installed", new_installed)],
+        &[
+            ("kills", 4),
+            ("old_firmware_kept", old_kept),
+            ("new_firmware_installed", new_installed),
+        ],
     );
 }
 
@@ -129,5 +152,8 @@ fn kill_during_firmware_install_leaves_working_firmware() {
 fn serde_json_free_check(bytes: &[u8]) {
     let text = std::str::from_utf8(bytes).expect("state.json is UTF-8");
     let t = text.trim();
-    assert!(t.starts_with('{') && t.ends_with('}'), "state.json torn: {t}");
+    assert!(
+        t.starts_with('{') && t.ends_with('}'),
+        "state.json torn: {t}"
+    );
 }

@@ -21,7 +21,9 @@ fn scaled(p: &StoredPattern, k: f32, method: &str) -> StoredPattern {
 
 #[test]
 fn tcp_handshake_config_calibrate_snapshot_pattern() {
-    let Some(board) = Board::for_test("tcp_end_to_end", Needs::Any) else { return };
+    let Some(board) = Board::for_test("tcp_end_to_end", Needs::Any) else {
+        return;
+    };
     let dir = workdir();
     let setup = EdgeSetup::for_board(&board, dir.path());
     let mut edge = start(&setup);
@@ -30,12 +32,17 @@ fn tcp_handshake_config_calibrate_snapshot_pattern() {
     // Handshake and identity.
     assert_eq!(dev.peer().device_id.as_str(), setup.config.device.id);
     let info = dev.info().expect("info");
-    assert_eq!((u32::from(info.width), u32::from(info.height)),
-        (setup.config.camera.width, setup.config.camera.height));
+    assert_eq!(
+        (u32::from(info.width), u32::from(info.height)),
+        (setup.config.camera.width, setup.config.camera.height)
+    );
     let t0 = dev.telemetry().expect("telemetry");
     std::thread::sleep(Duration::from_millis(300));
     let t1 = dev.telemetry().expect("telemetry");
-    assert!(t1.frames_total > t0.frames_total, "frames flow: {t0:?} -> {t1:?}");
+    assert!(
+        t1.frames_total > t0.frames_total,
+        "frames flow: {t0:?} -> {t1:?}"
+    );
 
     // A wrong token gets nothing but a clear refusal.
     let bad = setup.tcp_options().with_token("wrong-token");
@@ -43,19 +50,30 @@ fn tcp_handshake_config_calibrate_snapshot_pattern() {
     assert!(e.to_string().contains("token"), "{e}");
 
     // Config round trip: set, read back, refused value names the key, export/import.
-    assert_eq!(dev.config_set("correction.offset", "12").expect("set"), "12");
+    assert_eq!(
+        dev.config_set("correction.offset", "12").expect("set"),
+        "12"
+    );
     assert_eq!(dev.config_get("correction.offset").expect("get"), "12");
-    let e = dev.config_set("correction.offset", "99999").expect_err("out of range accepted");
+    let e = dev
+        .config_set("correction.offset", "99999")
+        .expect_err("out of range accepted");
     assert!(matches!(e, ClientError::Device(_)), "{e:?}");
     assert!(e.to_string().contains("correction.offset"), "{e}");
-    assert_eq!(dev.config_get("correction.offset").unwrap(), "12", "refused value applied");
+    assert_eq!(
+        dev.config_get("correction.offset").unwrap(),
+        "12",
+        "refused value applied"
+    );
     let exported = dev.config_export().expect("export");
     let table: toml::Table = exported.parse().expect("export is TOML");
     assert_eq!(table["correction"]["offset"].as_integer(), Some(12));
     let reset = exported.replace("offset = 12", "offset = 0");
     dev.config_import(&reset).expect("import");
     assert_eq!(dev.config_get("correction.offset").unwrap(), "0");
-    let e = dev.config_import("[camera]\nwidht = 3\n").expect_err("bad import accepted");
+    let e = dev
+        .config_import("[camera]\nwidht = 3\n")
+        .expect_err("bad import accepted");
     assert!(e.to_string().contains("widht"), "{e}");
     assert_eq!(dev.config_get("correction.offset").unwrap(), "0");
 
@@ -63,27 +81,48 @@ fn tcp_handshake_config_calibrate_snapshot_pattern() {
     let raw_r = mean_roughness(&mut dev, SnapshotKind::Raw, 3);
     calibrate(&mut dev);
     let t = dev.telemetry().unwrap();
-    assert!(t.pattern_age_s.is_some(), "no pattern applied after the fit: {t:?}");
+    assert!(
+        t.pattern_age_s.is_some(),
+        "no pattern applied after the fit: {t:?}"
+    );
     let fitted_r = mean_roughness(&mut dev, SnapshotKind::Corrected, 3);
     println!("roughness raw {raw_r:.4} -> corrected {fitted_r:.4}");
-    assert!(fitted_r < 0.8 * raw_r, "roughness did not fall: raw {raw_r}, corrected {fitted_r}");
+    assert!(
+        fitted_r < 0.8 * raw_r,
+        "roughness did not fall: raw {raw_r}, corrected {fitted_r}"
+    );
 
     // Pattern pull is a verified .dnp of the camera's size; a pushed one is applied.
     // (pattern_pull verifies the .dnp checksum)
     let fitted = dev.pattern_pull().expect("pattern pull");
-    assert_eq!((fitted.width, fitted.height), (setup.config.camera.width, setup.config.camera.height));
+    assert_eq!(
+        (fitted.width, fitted.height),
+        (setup.config.camera.width, setup.config.camera.height)
+    );
     let zero = scaled(&fitted, 0.0, "pushed");
     dev.pattern_push(&zero).expect("push zero pattern");
     let back = dev.pattern_pull().unwrap();
     assert_eq!(back.data, zero.data, "pushed pattern not applied");
     let zero_r = mean_roughness(&mut dev, SnapshotKind::Corrected, 3);
-    assert!(zero_r > 1.1 * fitted_r, "zero pattern still smooth: {zero_r} vs {fitted_r}");
-    dev.pattern_push(&fitted).expect("push the fitted pattern back");
+    assert!(
+        zero_r > 1.1 * fitted_r,
+        "zero pattern still smooth: {zero_r} vs {fitted_r}"
+    );
+    dev.pattern_push(&fitted)
+        .expect("push the fitted pattern back");
     let again_r = mean_roughness(&mut dev, SnapshotKind::Corrected, 3);
-    assert!(again_r < 0.8 * raw_r, "restored pattern not applied: {again_r} vs raw {raw_r}");
+    assert!(
+        again_r < 0.8 * raw_r,
+        "restored pattern not applied: {again_r} vs raw {raw_r}"
+    );
 
     // A pattern of the wrong size is refused and changes nothing.
-    let small = StoredPattern { width: 8, height: 8, data: vec![1.0; 64], meta: fitted.meta.clone() };
+    let small = StoredPattern {
+        width: 8,
+        height: 8,
+        data: vec![1.0; 64],
+        meta: fitted.meta.clone(),
+    };
     let e = dev.pattern_push(&small).expect_err("8x8 pattern accepted");
     println!("wrong-size push refused: {e}");
     let still = dev.pattern_pull().unwrap();
@@ -100,7 +139,9 @@ fn tcp_handshake_config_calibrate_snapshot_pattern() {
 
 #[test]
 fn serial_link_over_a_pty_pair() {
-    let Some(board) = Board::for_test("serial_end_to_end", Needs::Any) else { return };
+    let Some(board) = Board::for_test("serial_end_to_end", Needs::Any) else {
+        return;
+    };
     let dir = workdir();
     let mut setup = EdgeSetup::for_board(&board, dir.path());
     let pair;
@@ -124,7 +165,9 @@ fn serial_link_over_a_pty_pair() {
     let t0 = dev.telemetry().expect("telemetry");
     assert_eq!(dev.config_set("correction.offset", "-5").unwrap(), "-5");
     assert_eq!(dev.config_get("correction.offset").unwrap(), "-5");
-    let snap = dev.snapshot(SnapshotKind::Corrected).expect("snapshot over serial");
+    let snap = dev
+        .snapshot(SnapshotKind::Corrected)
+        .expect("snapshot over serial");
     assert_eq!(snap.width() as u32, setup.config.camera.width);
     // Pattern push and pull over the serial line, verified both ways.
     let n = (setup.config.camera.width * setup.config.camera.height) as usize;
@@ -137,11 +180,17 @@ fn serial_link_over_a_pty_pair() {
     dev.pattern_push(&p).expect("push over serial");
     let back = dev.pattern_pull().expect("pull over serial");
     assert_eq!(back.data, p.data);
+    std::thread::sleep(Duration::from_millis(1200));
     let t1 = dev.telemetry().unwrap();
-    assert!(t1.frames_total > t0.frames_total);
-    // Reconnect on the same port (a new session on a line that already carried one).
-    dev.reconnect().expect("reconnect over serial");
-    dev.ping().expect("ping after reconnect");
+    assert!(
+        t1.frames_total > t0.frames_total,
+        "frames flow: {t0:?} -> {t1:?}"
+    );
+    // A new session on a line that already carried one (the old port closed first: serial
+    // ports are opened exclusively).
+    drop(dev);
+    let mut dev = Device::connect(&opts).expect("second session over serial");
+    dev.ping().expect("ping in the second session");
     if let Some(p) = &pair {
         println!("serial bytes bridged: {}", p.bytes_bridged());
     }

@@ -50,7 +50,9 @@ fn with_reconnect<T>(
 
 #[test]
 fn transfers_complete_verified_or_fail_clearly_under_link_faults() {
-    let Some(board) = Board::for_test("link_faults", Needs::Any) else { return };
+    let Some(board) = Board::for_test("link_faults", Needs::Any) else {
+        return;
+    };
     let dir = workdir();
     let setup = EdgeSetup::for_board(&board, dir.path());
     let _edge = start(&setup);
@@ -67,8 +69,12 @@ fn transfers_complete_verified_or_fail_clearly_under_link_faults() {
 
     let upstream = setup.tcp_addr().parse().unwrap();
     // Pattern files here are ~77 kB: cuts land inside transfers.
-    let proxy = FaultProxy::start(upstream, SEED, FaultPlan::noisy_with_cuts((2_000, 120_000), 6))
-        .expect("proxy");
+    let proxy = FaultProxy::start(
+        upstream,
+        SEED,
+        FaultPlan::noisy_with_cuts((2_000, 120_000), 6),
+    )
+    .expect("proxy");
     let opts = setup.tcp_options_via(&proxy.addr().to_string());
     let mut dev = {
         let mut tries = 0;
@@ -93,29 +99,36 @@ fn transfers_complete_verified_or_fail_clearly_under_link_faults() {
         let res: Result<(), ClientError> = match kind {
             0 => with_reconnect(&mut dev, &mut reconnects, |d| d.pattern_pull()).map(|p| {
                 // pattern_pull verified the file's checksum; it is what the device applies.
-                assert_eq!(p.data, applied.data, "pulled pattern differs from the applied one");
+                assert_eq!(
+                    p.data, applied.data,
+                    "pulled pattern differs from the applied one"
+                );
             }),
             1 => {
                 let mut next = applied.clone();
                 next.data.iter_mut().for_each(|v| *v = -*v + round as f32);
-                let r = with_reconnect(&mut dev, &mut reconnects, |d| {
-                    d.pattern_push(&next)
-                });
+                let r = with_reconnect(&mut dev, &mut reconnects, |d| d.pattern_push(&next));
                 // Whatever happened on the link, the device holds one whole pattern.
                 let now = direct.pattern_pull().unwrap();
                 if r.is_ok() {
                     assert_eq!(now.data, next.data, "completed push not applied");
                     applied = next;
                 } else {
-                    assert!(now.data == applied.data || now.data == next.data, "half a pattern applied");
+                    assert!(
+                        now.data == applied.data || now.data == next.data,
+                        "half a pattern applied"
+                    );
                     applied = now;
                 }
                 r
             }
-            2 => with_reconnect(&mut dev, &mut reconnects, |d| d.snapshot(SnapshotKind::Corrected))
-                .map(|s| assert_eq!(s.width() * s.height(), n, "snapshot size")),
+            2 => with_reconnect(&mut dev, &mut reconnects, |d| {
+                d.snapshot(SnapshotKind::Corrected)
+            })
+            .map(|s| assert_eq!(s.width() * s.height(), n, "snapshot size")),
             _ => with_reconnect(&mut dev, &mut reconnects, |d| d.config_export()).map(|text| {
-                text.parse::<toml::Table>().expect("exported config is whole TOML");
+                text.parse::<toml::Table>()
+                    .expect("exported config is whole TOML");
             }),
         };
         match res {
@@ -151,12 +164,27 @@ fn transfers_complete_verified_or_fail_clearly_under_link_faults() {
             ("transfers_failed", failed),
             ("frames_captured", got),
             ("frames_expected", expected),
-            ("frames_dropped", t_end.frames_dropped - t_start.frames_dropped),
+            (
+                "frames_dropped",
+                t_end.frames_dropped - t_start.frames_dropped,
+            ),
         ],
     );
-    assert!(c.bytes_corrupted + c.bytes_dropped + c.bytes_duplicated > 0, "no faults injected");
+    assert!(
+        c.bytes_corrupted + c.bytes_dropped + c.bytes_duplicated > 0,
+        "no faults injected"
+    );
     assert!(c.cuts > 0, "no link cut happened");
-    assert!(completed >= 9, "too few transfers got through: {completed} of 12");
-    assert_eq!(t_end.frames_dropped, t_start.frames_dropped, "frames dropped during link faults");
-    assert!(got as f32 >= 0.8 * expected as f32, "capture slowed: {got} frames, {expected} expected");
+    assert!(
+        completed >= 9,
+        "too few transfers got through: {completed} of 12"
+    );
+    assert_eq!(
+        t_end.frames_dropped, t_start.frames_dropped,
+        "frames dropped during link faults"
+    );
+    assert!(
+        got as f32 >= 0.8 * expected as f32,
+        "capture slowed: {got} frames, {expected} expected"
+    );
 }

@@ -17,8 +17,11 @@ use crate::util::{connect, report, workdir};
 /// A signed image whose payload is an executable that runs the daemon under test (padded to
 /// `size` bytes so transfers and installs take realistic time).
 pub fn wrapper_image(setup: &EdgeSetup, version: &str, size: usize) -> Vec<u8> {
-    let mut payload = format!("#!/bin/sh\n# dipnuc-edge {version}\nexec '{}' \"$@\"\n", edge_binary().display())
-        .into_bytes();
+    let mut payload = format!(
+        "#!/bin/sh\n# dipnuc-edge {version}\nexec '{}' \"$@\"\n",
+        edge_binary().display()
+    )
+    .into_bytes();
     payload.push(b'#');
     while payload.len() < size {
         payload.push(b'x');
@@ -36,19 +39,25 @@ fn expect_restart_request(edge: &mut EdgeProcess) {
     let status = edge
         .wait_exit(Duration::from_secs(30))
         .unwrap_or_else(|| panic!("daemon did not restart itself; log:\n{}", edge.log_tail(30)));
-    assert_eq!(status.code(), Some(75), "exit status after a firmware switch");
+    assert_eq!(
+        status.code(),
+        Some(75),
+        "exit status after a firmware switch"
+    );
 }
 
 #[test]
 fn flash_trial_confirm_and_rollback() {
-    let Some(board) = Board::for_test("firmware_ab", Needs::Any) else { return };
+    let Some(board) = Board::for_test("firmware_ab", Needs::Any) else {
+        return;
+    };
     let dir = workdir();
     let mut setup = EdgeSetup::for_board(&board, dir.path());
     setup.config.firmware.confirm_timeout_s = 4;
     let mut edge = launch(&setup);
     let mut dev = connect(&setup);
     let st0 = dev.firmware_status().unwrap();
-    assert!(st0.confirmed);
+    assert_eq!(st0.pending_slot, None, "fresh slots: {st0:?}");
 
     // Refused images: the running firmware keeps running and nothing is switched.
     let good = wrapper_image(&setup, "2.0.0-hil", 256 << 10);
@@ -57,13 +66,18 @@ fn flash_trial_confirm_and_rollback() {
     let truncated = good[..good.len() - 10].to_vec();
     let unsigned = b"#!/bin/sh\nexit 0\n".repeat(100);
     let mut refused = 0;
-    for (what, img) in [("corrupted", &corrupted), ("truncated", &truncated), ("unsigned", &unsigned)] {
+    for (what, img) in [
+        ("corrupted", &corrupted),
+        ("truncated", &truncated),
+        ("unsigned", &unsigned),
+    ] {
         let e = dev
             .flash(img, ResumePolicy::default(), |_| {})
             .expect_err(&format!("{what} image accepted"));
         println!("{what} image refused: {e}");
         refused += 1;
-        dev.ping().unwrap_or_else(|e| panic!("device gone after a {what} image: {e}"));
+        dev.ping()
+            .unwrap_or_else(|e| panic!("device gone after a {what} image: {e}"));
         assert!(edge.is_running());
         assert_eq!(dev.firmware_status().unwrap().active_slot, st0.active_slot);
     }
@@ -79,11 +93,18 @@ fn flash_trial_confirm_and_rollback() {
         .or_else(|_| Device::connect(&setup.tcp_options_via(&proxy.addr().to_string())))
         .expect("connect through proxy");
     let mut resumes = 0u64;
-    via.flash(&good, ResumePolicy { backoff: Duration::from_millis(100), ..ResumePolicy::default() }, |ev| {
-        if let host::client::FlashEvent::Reconnecting { .. } = ev {
-            resumes += 1;
-        }
-    })
+    via.flash(
+        &good,
+        ResumePolicy {
+            backoff: Duration::from_millis(100),
+            ..ResumePolicy::default()
+        },
+        |ev| {
+            if let host::client::FlashEvent::Reconnecting { .. } = ev {
+                resumes += 1;
+            }
+        },
+    )
     .expect("flash through a faulty link");
     expect_restart_request(&mut edge);
     let mut edge = launch(&setup);
@@ -97,17 +118,24 @@ fn flash_trial_confirm_and_rollback() {
 
     // A second image that is never confirmed: rolled back after the timeout.
     let v3 = wrapper_image(&setup, "3.0.0-hil", 64 << 10);
-    dev.flash(&v3, ResumePolicy::default(), |_| {}).expect("flash v3");
+    dev.flash(&v3, ResumePolicy::default(), |_| {})
+        .expect("flash v3");
     expect_restart_request(&mut edge);
     let mut edge = launch(&setup);
-    assert_eq!(connect(&setup).firmware_status().unwrap().version.as_str(), "3.0.0-hil");
+    assert_eq!(
+        connect(&setup).firmware_status().unwrap().version.as_str(),
+        "3.0.0-hil"
+    );
     expect_restart_request(&mut edge); // the trial ran out
     let _edge = launch(&setup);
     let mut dev = connect(&setup);
     let st = dev.firmware_status().unwrap();
     assert_eq!(st.version.as_str(), "2.0.0-hil", "not rolled back: {st:?}");
     assert!(st.confirmed);
-    let why = st.last_error.map(|e| e.as_str().to_string()).unwrap_or_default();
+    let why = st
+        .last_error
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_default();
     assert!(why.contains("rolled back"), "last_error: {why}");
     let c = proxy.counts();
     report(

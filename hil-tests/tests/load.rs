@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hil_tests::board::{Board, Needs};
 use hil_tests::EdgeSetup;
+use hil_tests::board::{Board, Needs};
 use host::client::Device;
 use protocol::SnapshotKind;
 
@@ -15,7 +15,9 @@ use crate::util::{connect, report, start, workdir};
 
 #[test]
 fn many_clients_polling_do_not_drop_frames() {
-    let Some(board) = Board::for_test("load", Needs::Any) else { return };
+    let Some(board) = Board::for_test("load", Needs::Any) else {
+        return;
+    };
     let dir = workdir();
     let mut setup = EdgeSetup::for_board(&board, dir.path());
     if let Board::Sim = board {
@@ -30,21 +32,32 @@ fn many_clients_polling_do_not_drop_frames() {
     let rss_before = edge.vm_rss_kib().expect("VmRSS");
     let t0 = mon.telemetry().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let (requests, snapshots, bytes) =
-        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (requests, snapshots, bytes) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
     let clients = 4;
     let mut threads = Vec::new();
     for i in 0..clients {
         let opts = setup.tcp_options();
-        let (stop, requests, snapshots, bytes) =
-            (stop.clone(), requests.clone(), snapshots.clone(), bytes.clone());
+        let (stop, requests, snapshots, bytes) = (
+            stop.clone(),
+            requests.clone(),
+            snapshots.clone(),
+            bytes.clone(),
+        );
         threads.push(std::thread::spawn(move || {
             let mut dev = Device::connect(&opts).expect("client connect");
             let mut k = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 dev.telemetry().expect("telemetry under load");
                 requests.fetch_add(1, Ordering::Relaxed);
-                let kind = if (k + i) % 3 == 0 { SnapshotKind::Raw } else { SnapshotKind::Corrected };
+                let kind = if (k + i) % 3 == 0 {
+                    SnapshotKind::Raw
+                } else {
+                    SnapshotKind::Corrected
+                };
                 let s = dev.snapshot(kind).expect("snapshot under load");
                 snapshots.fetch_add(1, Ordering::Relaxed);
                 bytes.fetch_add((s.width() * s.height() * 2) as u64, Ordering::Relaxed);
@@ -77,8 +90,20 @@ fn many_clients_polling_do_not_drop_frames() {
             ("rss_after_kib", rss_after),
         ],
     );
-    assert_eq!(t1.frames_dropped, t0.frames_dropped, "frames dropped under link load");
-    assert!(frames as f32 >= 0.85 * expected as f32, "capture fell behind: {frames} of {expected}");
-    assert!(snapshots.load(Ordering::Relaxed) >= clients as u64 * 5, "clients starved");
-    assert!(rss_after < rss_before + 32 * 1024, "memory grew: {rss_before} -> {rss_after} KiB");
+    assert_eq!(
+        t1.frames_dropped, t0.frames_dropped,
+        "frames dropped under link load"
+    );
+    assert!(
+        frames as f32 >= 0.85 * expected as f32,
+        "capture fell behind: {frames} of {expected}"
+    );
+    assert!(
+        snapshots.load(Ordering::Relaxed) >= clients as u64 * 5,
+        "clients starved"
+    );
+    assert!(
+        rss_after < rss_before + 32 * 1024,
+        "memory grew: {rss_before} -> {rss_after} KiB"
+    );
 }

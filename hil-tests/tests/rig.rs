@@ -4,16 +4,18 @@
 
 use std::time::{Duration, Instant};
 
+use hil_tests::EdgeSetup;
 use hil_tests::board::{Board, Needs};
 use hil_tests::rig::RigGpio;
-use hil_tests::EdgeSetup;
 use protocol::SnapshotKind;
 
 use crate::util::{calibrate, connect, start, workdir};
 
 #[test]
 fn camera_power_cycle_is_survived() {
-    let Some(Board::Rig(rig)) = Board::for_test("rig_power_cycle", Needs::Rig) else { return };
+    let Some(Board::Rig(rig)) = Board::for_test("rig_power_cycle", Needs::Rig) else {
+        return;
+    };
     let mut gpio = RigGpio::open(&rig.harness).expect("rig GPIO");
     let dir = workdir();
     let setup = EdgeSetup::for_board(&Board::Rig(rig.clone()), dir.path());
@@ -23,18 +25,25 @@ fn camera_power_cycle_is_survived() {
     gpio.power_cycle();
     let deadline = Instant::now() + Duration::from_secs(rig.harness.camera_return_s);
     loop {
-        let now = dev.telemetry().expect("link stays up while the camera is away");
+        let now = dev
+            .telemetry()
+            .expect("link stays up while the camera is away");
         if now.frames_total > before + 10 {
             break;
         }
-        assert!(Instant::now() < deadline, "camera frames did not return after the power cycle");
+        assert!(
+            Instant::now() < deadline,
+            "camera frames did not return after the power cycle"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 #[test]
 fn fitted_pattern_matches_the_shutter_flat_field() {
-    let Some(Board::Rig(rig)) = Board::for_test("rig_flat_field", Needs::Rig) else { return };
+    let Some(Board::Rig(rig)) = Board::for_test("rig_flat_field", Needs::Rig) else {
+        return;
+    };
     let mut gpio = RigGpio::open(&rig.harness).expect("rig GPIO");
     let dir = workdir();
     let setup = EdgeSetup::for_board(&Board::Rig(rig.clone()), dir.path());
@@ -63,5 +72,8 @@ fn fitted_pattern_matches_the_shutter_flat_field() {
     }
     let corr = sxy / (sxx.sqrt() * syy.sqrt()).max(1e-9);
     println!("correlation of the fitted pattern with the flat field: {corr:.3}");
-    assert!(corr > 0.5, "fitted pattern does not resemble the ground truth (r = {corr:.3})");
+    assert!(
+        corr > 0.5,
+        "fitted pattern does not resemble the ground truth (r = {corr:.3})"
+    );
 }
