@@ -88,3 +88,30 @@ impl<S: Subscriber> Layer<S> for LogForwardLayer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn events_reach_registered_buses() {
+        let bus = Arc::new(EventBus::default());
+        register(&bus);
+        let rx = bus.subscribe(16);
+        let subscriber = tracing_subscriber::registry().with(LogForwardLayer::new(Level::INFO));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(fps = 9, "capture running");
+            tracing::debug!("too verbose");
+        });
+        let got: Vec<DaemonEvent> = rx.try_iter().collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        match &got[0] {
+            DaemonEvent::Log { level, message, .. } => {
+                assert_eq!(*level, LogLevel::Info);
+                assert_eq!(message, "capture running fps=9");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The refit scheduler on its own, with a stand-in estimator: the temperature-drift trigger,
+//! the hourly compute budget, and aborting a running fit.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use edge::config::{EdgeConfig, FitSection};
+use edge::events::{DaemonEvent, EventBus, FitEnd};
+use edge::frame::RawFrame;
+use edge::nuc::{
+    Budget, FitOutcome, FitProgress, FrameSet, Method, NucError, Pattern, PatternEstimator,
+};
+use edge::pattern_cache::PatternCache;
+use edge::refit::{FitRequest, RefitError, RefitScheduler, RefitShared};
+use edge::stats::Stats;
+
+static FITS: AtomicU32 = AtomicU32::new(0);
+
+/// Returns a flat pattern after `FIT_MS` (or when aborted / out of wall time).
+struct FakeEstimator;
+
+static FIT_MS: AtomicU32 = AtomicU32::new(10);
+
+impl PatternEstimator for FakeEstimator {
+    fn method(&self) -> Method {
+        Method::ColMean
+    }
+
+    fn estimate(
+        &mut self,
+        frames: &FrameSet,
+        budget: &Budget,
+        _progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
+    ) -> Result<FitOutcome, NucError> {
+        FITS.fetch_add(1, Ordering::SeqCst);
+        let start = Instant::now();
+        let want = Duration::from_millis(u64::from(FIT_MS.load(Ordering::SeqCst)));
+        let wall = budget.max_wall.unwrap_or(want).min(want);
+        let mut aborted = false;
+        while start.elapsed() < wall {
+            if budget
+                .abort
+                .as_ref()
+                .is_some_and(|a| a.load(Ordering::Relaxed))
+            {
+                aborted = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(FitOutcome {
+            pattern: Pattern::zeros(frames.width(), frames.height()),
+            loss: 1.0,
+            steps: 1,
+            duration: start.elapsed(),
+            aborted,
+            method: Method::ColMean,
+        })
+    }
+
+    fn save_state(&self, _path: &Path) -> Result<bool, NucError> {
+        Ok(false)
+    }
+
+    fn load_state(&mut self, _path: &Path) -> Result<bool, NucError> {
+        Ok(false)
+    }
+
+    fn reset(&mut self) {}
+}
+
+fn fake_factory(_: &FitSection) -> Result<(Box<dyn PatternEstimator>, String), NucError> {
+    Ok((Box::new(FakeEstimator), "fake".into()))
+}
+
+fn frame(seq: u64, level: u16, temp: f32) -> Arc<RawFrame> {
+    Arc::new(RawFrame {
+        seq,
+        timestamp: Instant::now(),
+        width: 16,
+        height: 16,
+        data: vec![level; 256],
+        sensor_temp_c: Some(temp),
+    })
+}
+
+fn setup(extra: &str) -> (RefitScheduler, RefitShared, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EdgeConfig::from_toml_str(&format!(
+        "[camera]\nsource = \"sim\"\nwidth = 16\nheight = 16\n[pattern]\nstore = \"{}\"\n{extra}",
+        dir.path().join("p.dnp").display()
+    ))
+    .unwrap();
+    let shared = RefitShared {
+        cache: Arc::new(PatternCache::new(dir.path().join("p.dnp"), (16, 16))),
+        stats: Arc::new(Stats::default()),
+        events: Arc::new(EventBus::default()),
+        config: Arc::new(ArcSwap::from_pointee(cfg)),
+    };
+    (
+        RefitScheduler::start(shared.clone(), fake_factory),
+        shared,
+        dir,
+    )
+}
+
+fn feed(s: &RefitScheduler, shared: &RefitShared, n: u64, temp: f32) {
+    shared.stats.sensor_temp_c.set(Some(temp));
+    for i in 0..n {
+        s.offer_frame(&frame(i, 1000 + (i as u16 % 4) * 200, temp));
+        std::thread::sleep(Duration::from_millis(15));
+    }
+}
+
+fn wait_done(rx: &std::sync::mpsc::Receiver<DaemonEvent>) -> (u32, FitEnd, String) {
+    let t = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(DaemonEvent::FitDone {
+                fit_id,
+                outcome,
+                detail,
+                ..
+            }) => return (fit_id, outcome, detail),
+            _ => assert!(t.elapsed() < Duration::from_secs(20), "no fit finished"),
+        }
+    }
+}
+
+// One test function: the scenarios share the global fake's counters.
+#[test]
+fn triggers_budget_and_abort() {
+    // 1. No pattern → initial fit; a temperature drift beyond the threshold → refit.
+    FIT_MS.store(10, Ordering::SeqCst);
+    let (s, shared, _dir) = setup(
+        "[fit]\nframes = 2\ncollect_interval_ms = 0\nmin_motion_dn = 1.0\n[fit.triggers]\ntemp_drift_c = 1.0\nmin_interval_s = 0\nroughness_rise = 0.0\n",
+    );
+    let rx = shared.events.subscribe(256);
+    let before = FITS.load(Ordering::SeqCst);
+    feed(&s, &shared, 6, 30.0);
+    let (_, outcome, detail) = wait_done(&rx);
+    assert_eq!(outcome, FitEnd::Completed, "{detail}");
+    assert!(detail.contains("no pattern"), "{detail}");
+    let p = shared.cache.current().unwrap();
+    assert!((p.meta.sensor_temp_c.unwrap() - 30.0).abs() < 1e-3);
+    feed(&s, &shared, 6, 30.5);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        FITS.load(Ordering::SeqCst),
+        before + 1,
+        "refit below the drift threshold"
+    );
+    feed(&s, &shared, 6, 31.6);
+    let (_, outcome, detail) = wait_done(&rx);
+    assert_eq!(outcome, FitEnd::Completed);
+    assert!(detail.contains("temperature"), "{detail}");
+    s.shutdown();
+
+    // 2. Budget: 1 compute-second per hour; a fit is cut at the budget, the next is refused.
+    FIT_MS.store(5000, Ordering::SeqCst);
+    let (s, shared, _dir) = setup(
+        "[fit]\nframes = 2\ncollect_interval_ms = 0\nmin_motion_dn = 1.0\nfit_on_start = false\n[fit.budget]\ngpu_seconds_per_hour = 1.0\n",
+    );
+    let rx = shared.events.subscribe(256);
+    feed(&s, &shared, 4, 30.0);
+    let t = Instant::now();
+    s.request(FitRequest::default()).unwrap();
+    let (_, outcome, _) = wait_done(&rx);
+    assert_eq!(outcome, FitEnd::Completed);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "fit not cut at the budget"
+    );
+    match s.request(FitRequest::default()) {
+        Err(RefitError::Budget(wait_s)) => assert!(wait_s > 3000, "{wait_s}"),
+        other => panic!("expected a budget refusal, got {other:?}"),
+    }
+    s.shutdown();
+
+    // 3. Abort: a long fit stops at once and installs nothing.
+    FIT_MS.store(10_000, Ordering::SeqCst);
+    let (s, shared, _dir) = setup(
+        "[fit]\nframes = 2\ncollect_interval_ms = 0\nmin_motion_dn = 1.0\nfit_on_start = false\n",
+    );
+    let rx = shared.events.subscribe(256);
+    feed(&s, &shared, 4, 30.0);
+    s.request(FitRequest::default()).unwrap();
+    let t = Instant::now();
+    while !matches!(s.status().state, edge::refit::RefitState::Running { .. }) {
+        assert!(t.elapsed() < Duration::from_secs(5), "fit did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(matches!(
+        s.request(FitRequest::default()),
+        Err(RefitError::Busy(_))
+    ));
+    assert!(s.abort());
+    let (_, outcome, _) = wait_done(&rx);
+    assert_eq!(outcome, FitEnd::Aborted);
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert!(shared.cache.current().is_none());
+    s.shutdown();
+}
