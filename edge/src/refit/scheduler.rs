@@ -267,7 +267,6 @@ struct Worker {
     roughness_baseline: Option<f32>,
     baseline_after: Option<Instant>,
     budget_warned: bool,
-    initial_done: bool,
 }
 
 /// Latest progress of the running fit, shared with the fit thread.
@@ -314,7 +313,6 @@ impl Worker {
             roughness_baseline: None,
             baseline_after: Some(Instant::now() + Duration::from_secs(2)),
             budget_warned: false,
-            initial_done: false,
         }
     }
 
@@ -436,16 +434,15 @@ impl Worker {
             self.roughness_baseline = Some(r);
             self.baseline_after = None;
         }
+        let too_soon = self
+            .last_auto
+            .is_some_and(|l| now.duration_since(l) < Duration::from_secs(t.min_interval_s));
         let reason = match &current {
-            None if cfg.fit.fit_on_start && !self.initial_done => {
-                Some("no pattern yet".to_string())
-            }
+            // Retried after `min_interval_s` when an earlier attempt failed or was aborted.
+            None if cfg.fit.fit_on_start && !too_soon => Some("no pattern yet".to_string()),
             None => None,
             Some(p) => {
-                if self
-                    .last_auto
-                    .is_some_and(|l| now.duration_since(l) < Duration::from_secs(t.min_interval_s))
-                {
+                if too_soon {
                     None
                 } else {
                     let age_s = unix_ms().saturating_sub(p.meta.unix_ms) / 1000;
@@ -472,7 +469,6 @@ impl Worker {
         if let Some(reason) = reason {
             let fit_id = self.next_id;
             self.next_id += 1;
-            self.initial_done = true;
             info!(fit_id, %reason, "refit due");
             self.pending = Some(Pending {
                 fit_id,
