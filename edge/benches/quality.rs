@@ -5,6 +5,7 @@
 //!
 //! Environment: `DIPNUC_QUALITY_SECONDS` (TV-DIP wall budget per set, default 20),
 //! `DIPNUC_QUALITY_ITERS` (TV-DIP iteration cap), `DIPNUC_QUALITY_PRESET` (default `fast`),
+//! `DIPNUC_QUALITY_CONFIG` (a FitConfig TOML file instead of the preset),
 //! `DIPNUC_QUALITY_FRAMES` (training frames, default 16), `DIPNUC_QUALITY_SETS` (comma list of
 //! substrings to select sets), `DIPNUC_DEVICE` (cpu, cuda:0).
 
@@ -101,7 +102,12 @@ fn main() {
     let preset: String = env("DIPNUC_QUALITY_PRESET", "fast".to_string());
     let n_train: usize = env("DIPNUC_QUALITY_FRAMES", 16);
     let filter: String = env("DIPNUC_QUALITY_SETS", String::new());
-    let mut cfg = FitConfig::preset(&preset).expect("preset");
+    let mut cfg = match std::env::var("DIPNUC_QUALITY_CONFIG") {
+        Ok(path) => {
+            FitConfig::from_file(std::path::Path::new(&path)).unwrap_or_else(|e| panic!("{e}"))
+        }
+        Err(_) => FitConfig::preset(&preset).expect("preset"),
+    };
     cfg.device = env("DIPNUC_DEVICE", cfg.device.clone());
     cfg.seed = Some(1);
     cfg.max_frames = n_train;

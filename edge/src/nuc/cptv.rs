@@ -117,7 +117,7 @@ pub(crate) fn estimate(
                 }
             });
         step += 1;
-        if step % LOSS_EVERY == 0 || step == clock.total_steps() {
+        if step.is_multiple_of(LOSS_EVERY) || step == clock.total_steps() {
             loss = objective(&ys, &o, w, h, cfg.lambda);
         }
         if !clock.finish(Method::CpTv, step, loss, progress) {
@@ -209,7 +209,7 @@ mod tests {
             ..FitConfig::paper().cptv
         };
         estimate(&frames, &cfg, &Budget::default(), &mut |p| {
-            if p.step % LOSS_EVERY == 0 {
+            if p.step.is_multiple_of(LOSS_EVERY) {
                 losses.push(p.loss);
             }
             ControlFlow::Continue(())

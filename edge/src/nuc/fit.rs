@@ -249,7 +249,12 @@ impl PatternEstimator for TvDipEstimator {
                 self.cfg.compress_schedule,
             )
         };
-        let mut clock = BudgetClock::new(budget, planned);
+        // The wall-clock budget covers the CP-TV stage too.
+        let remaining = Budget {
+            max_wall: budget.max_wall.map(|w| w.saturating_sub(start.elapsed())),
+            ..budget.clone()
+        };
+        let mut clock = BudgetClock::new(&remaining, planned);
         let k_divisor = self.cfg.downscale as f64 / f64::from(self.cfg.k_scale);
         let schedule = StepSchedule::new(schedule_kind, clock.total_steps(), compress, k_divisor);
         let mut opt = AdamW::new(

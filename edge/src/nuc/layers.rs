@@ -113,7 +113,9 @@ impl Conv {
     /// `conv_transpose2d` and a convolution with an image-sized kernel that are orders of
     /// magnitude slower on CPU.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if crate::kernels::is_fast_path(x) && crate::kernels::conv::supported(self.kernel, self.stride) {
+        if crate::kernels::is_fast_path(x)
+            && crate::kernels::conv::supported(self.kernel, self.stride)
+        {
             return crate::kernels::conv2d_reflect(x, &self.weight, &self.bias, self.stride);
         }
         let (n, cin, h, w) = x.dims4()?;

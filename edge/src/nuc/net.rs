@@ -8,7 +8,7 @@ use candle_core::{Device, Result, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::layers::{BatchNorm, Conv, Params, crop, leaky_relu, upsample2x_bilinear};
+use super::layers::{BatchNorm, Conv, Params, crop, upsample2x_bilinear};
 
 /// Architecture of the network (the same channel counts at every level, as the reference).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ struct Branch {
 
 impl Branch {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        leaky_relu(&self.bn.forward(&self.conv.forward(x)?)?)
+        self.bn.forward_leaky(&self.conv.forward(x)?)
     }
 }
 

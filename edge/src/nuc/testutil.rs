@@ -17,7 +17,7 @@ pub fn smooth_scene_frames(w: usize, h: usize, n: usize, offsets: &[f32], seed: 
     let frames = (0..n)
         .map(|_| {
             let (cx, cy) = (rng.gen_range(0.0..w as f32), rng.gen_range(0.0..h as f32));
-            let phase: f32 = rng.gen_range(0.0..6.28);
+            let phase: f32 = rng.gen_range(0.0..std::f32::consts::TAU);
             let rad = 0.2 * w.min(h) as f32;
             (0..h * w)
                 .map(|i| {
