@@ -153,3 +153,51 @@ impl BudgetClock {
         self.start.elapsed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(budget: &Budget, work: Duration) -> (u32, BudgetClock) {
+        let mut clock = BudgetClock::new(budget, 100);
+        let mut step = 0;
+        while clock.may_start(step) {
+            std::thread::sleep(work);
+            step += 1;
+            if !clock.finish(Method::CpTv, step, 0.0, &mut |_| ControlFlow::Continue(())) {
+                break;
+            }
+        }
+        (step, clock)
+    }
+
+    #[test]
+    fn step_limit_is_the_smaller_of_plan_and_budget() {
+        assert_eq!(run(&Budget::steps(7), Duration::ZERO).0, 7);
+        assert_eq!(run(&Budget::steps(1000), Duration::ZERO).0, 100);
+    }
+
+    #[test]
+    fn duty_cycle_sleeps_in_proportion() {
+        // 3 steps of 10 ms compute at duty 0.25 sleep 30 ms each: at least 120 ms in all.
+        let budget = Budget {
+            duty_cycle: Some(0.25),
+            ..Budget::steps(3)
+        };
+        let (steps, clock) = run(&budget, Duration::from_millis(10));
+        assert_eq!(steps, 3);
+        assert!(
+            clock.elapsed() >= Duration::from_millis(120),
+            "{:?}",
+            clock.elapsed()
+        );
+    }
+
+    #[test]
+    fn abort_flag_stops_before_the_next_step() {
+        let flag = Arc::new(AtomicBool::new(true));
+        let (steps, clock) = run(&Budget::default().with_abort(flag), Duration::ZERO);
+        assert_eq!(steps, 0);
+        assert!(clock.aborted());
+    }
+}
