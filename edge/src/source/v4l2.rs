@@ -224,3 +224,20 @@ impl FrameSource for V4l2Source {
         self.configure(&path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_unpack_with_stride_depth_and_truncation_checks() {
+        // 2x2 Y16 with a 6-byte stride (2 padding bytes per row).
+        let buf = [1, 0, 2, 0, 9, 9, 3, 0, 0xff, 0xff];
+        let out = convert(&buf, PixelFormat::Y16, 2, 2, 6, 14).unwrap();
+        assert_eq!(out, [1, 2, 3, 16383], "clamped to 14 bits");
+        let out = convert(&[10, 20, 30, 40], PixelFormat::Grey, 2, 2, 2, 8).unwrap();
+        assert_eq!(out, [10, 20, 30, 40]);
+        let e = convert(&buf[..8], PixelFormat::Y16, 2, 2, 6, 14).unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+    }
+}
