@@ -105,8 +105,10 @@ fn measure_ours(row: Row, steps: usize) -> anyhow::Result<Figures> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let net = SkipNet::new(&cfg, &mut rng, &dev)?;
     let n = row.h * row.w;
-    let z: Vec<f32> = (0..32 * n).map(|_| rng.gen_range(0.0..0.1)).collect();
-    let z = Tensor::from_vec(z, (1, 32, row.h, row.w), &dev)?;
+    // z at the padded size the fit uses; the output is cropped back to the frame.
+    let (hp, wp) = cfg.padded(row.h, row.w);
+    let z: Vec<f32> = (0..32 * hp * wp).map(|_| rng.gen_range(0.0..0.1)).collect();
+    let z = Tensor::from_vec(z, (1, 32, hp, wp), &dev)?;
     let y: Vec<f32> = (0..n).map(|_| rng.r#gen::<f32>()).collect();
     let loss_fn = TvLoss::new(Arc::new(y), row.w, row.h, vec![(1, 1.0)]);
     let mut opt = AdamW::new(

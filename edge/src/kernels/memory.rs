@@ -9,10 +9,10 @@
 
 use crate::nuc::SkipConfig;
 
-/// Tensors of a branch's output size kept alive from the forward to the backward pass (conv
-/// output, BatchNorm output, LeakyReLU output and its 0.2·x operand when BatchNorm and
-/// LeakyReLU run as separate ops; the fused op keeps two).
-pub const ACTIVATIONS_PER_BRANCH: u64 = 4;
+/// Tensors of a branch's output size kept alive from the forward to the backward pass: the
+/// conv output and the output of the fused BatchNorm + LeakyReLU op
+/// ([`crate::kernels::batch_norm_lrelu`], used by `SkipNet` through `BatchNorm::forward_leaky`).
+pub const ACTIVATIONS_PER_BRANCH: u64 = 2;
 
 /// Bytes the process needs besides the fit (code, runtime, allocator slack).
 pub const BASE_BYTES: u64 = 48 << 20;
