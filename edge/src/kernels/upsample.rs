@@ -27,7 +27,7 @@ fn dims(d: &[usize]) -> Result<(usize, usize, usize)> {
 #[inline(always)]
 fn taps(o: usize, n: usize) -> (usize, usize) {
     let i = o / 2;
-    if o % 2 == 0 {
+    if o.is_multiple_of(2) {
         (i, i.saturating_sub(1))
     } else {
         (i, (i + 1).min(n - 1))
