@@ -50,6 +50,40 @@ pub enum CorrectionError {
     },
 }
 
+/// The per-pixel kernel, in 16-bit lanes without widening: flipping the top bit maps u16
+/// onto i16 order-preservingly (v − 32768), so `raw + offset` saturated to the u16 range is one
+/// saturating i16 add (SSE2 `paddsw`, NEON `sqadd`), and the clamp to [lo, hi] is an i16
+/// min/max in the same flipped domain (SSE2 `pminsw`/`pmaxsw`; unsigned 16-bit min/max would
+/// need SSE4.1). Equal-length slices in one zip: no bounds checks; the loop vectorises.
+#[inline(always)]
+fn correct_portable(raw: &[u16], offsets: &[i16], out: &mut [u16], lo: u16, hi: u16) {
+    let lo = (lo ^ 0x8000) as i16;
+    let hi = (hi ^ 0x8000) as i16;
+    for ((o, &r), &d) in out.iter_mut().zip(raw).zip(offsets) {
+        let v = ((r ^ 0x8000) as i16).saturating_add(d).clamp(lo, hi);
+        *o = (v as u16) ^ 0x8000;
+    }
+}
+
+/// The same kernel compiled for AVX2 (16 lanes instead of SSE2's 8); the x86-64 baseline is
+/// SSE2, so it is chosen at run time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn correct_avx2(raw: &[u16], offsets: &[i16], out: &mut [u16], lo: u16, hi: u16) {
+    correct_portable(raw, offsets, out, lo, hi);
+}
+
+fn correct_lanes(raw: &[u16], offsets: &[i16], out: &mut [u16], lo: u16, hi: u16) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above), the only requirement of calling a
+        // `#[target_feature(enable = "avx2")]` function; the body is safe Rust.
+        unsafe { correct_avx2(raw, offsets, out, lo, hi) };
+        return;
+    }
+    correct_portable(raw, offsets, out, lo, hi);
+}
+
 impl Correction {
     /// Prepares `raw − pattern + offset` clamped to `[lo, hi]`; `pattern = None` only adds the
     /// offset. `bad_pixels` are `[x, y]` pairs.
@@ -131,12 +165,7 @@ impl Correction {
     pub fn apply(&self, raw: &[u16], out: &mut [u16]) {
         let n = self.offsets.len();
         assert!(raw.len() == n && out.len() == n, "frame size mismatch");
-        let (lo, hi) = (i32::from(self.lo), i32::from(self.hi));
-        // Equal-length slices in one zip: no bounds checks, and the body vectorises
-        // (u16 → i32 widen, add, clamp, narrow).
-        for ((o, &r), &d) in out.iter_mut().zip(raw).zip(&self.offsets) {
-            *o = (i32::from(r) + i32::from(d)).clamp(lo, hi) as u16;
-        }
+        correct_lanes(raw, &self.offsets, out, self.lo, self.hi);
         for b in &self.bad {
             if b.neighbours.is_empty() {
                 continue;
@@ -177,6 +206,45 @@ mod tests {
         assert_eq!(out[4], 20);
         // (2,1): neighbours (2,0)=0, (2,2)=0.
         assert_eq!(out[5], 0);
+    }
+
+    #[test]
+    fn kernel_matches_the_widening_formula_everywhere() {
+        // Extremes of raw, offset and clamp range, against `clamp(raw + offset)` in i32.
+        let raws = [
+            0u16, 1, 2, 100, 8191, 16383, 32767, 32768, 40000, 65534, 65535,
+        ];
+        let offs = [-32768i32, -16384, -20000, -1, 0, 1, 5000, 16384, 32767];
+        for &(lo, hi) in &[(0u16, 65535u16), (0, 16383), (100, 1000)] {
+            for &off in &offs {
+                let pattern = vec![-(off as f32); raws.len()];
+                let c = Correction::new(raws.len(), 1, Some(&pattern), 0, (lo, hi), &[]).unwrap();
+                let out = c.apply_new(&raws);
+                for (i, &r) in raws.iter().enumerate() {
+                    let d = i32::from(c.offsets[i]);
+                    let want = (i32::from(r) + d).clamp(i32::from(lo), i32::from(hi)) as u16;
+                    assert_eq!(out[i], want, "raw {r} offset {d} clamp {lo}..{hi}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dispatched_kernel_equals_the_portable_one() {
+        // Covers the AVX2 path where the CPU has it (and the remainder loop: odd length).
+        let n = 1037;
+        let raw: Vec<u16> = (0..n).map(|i| (i * 7919 % 65536) as u16).collect();
+        let offsets: Vec<i16> = (0..n)
+            .map(|i| (i as i32 * 977 % 65536 - 32768) as i16)
+            .collect();
+        let (mut a, mut b) = (vec![0u16; n], vec![0u16; n]);
+        correct_lanes(&raw, &offsets, &mut a, 7, 60000);
+        correct_portable(&raw, &offsets, &mut b, 7, 60000);
+        assert_eq!(a, b);
+        for i in 0..n {
+            let want = (i32::from(raw[i]) + i32::from(offsets[i])).clamp(7, 60000) as u16;
+            assert_eq!(a[i], want, "pixel {i}");
+        }
     }
 
     #[test]
