@@ -62,3 +62,22 @@ fn bad_values_name_their_key() {
     let e = EdgeConfig::load(&dir.path().join("missing.toml")).unwrap_err();
     assert!(e.to_string().contains("missing.toml"), "{e}");
 }
+
+#[test]
+fn gpio_on_a_board_without_it_is_a_clear_start_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EdgeConfig::from_toml_str(&format!(
+        "[camera]\nsource = \"sim\"\n[pattern]\nstore = \"{}\"\n[gpio]\nboard = \"cdev\"\nchip = \"/dev/no-such-gpiochip\"\nled_pin = 4\n",
+        dir.path().join("p.dnp").display()
+    ))
+    .unwrap();
+    let e = edge::daemon::Daemon::start(cfg)
+        .err()
+        .expect("no GPIO chip here");
+    let msg = e.to_string();
+    assert!(msg.contains("gpio"), "{msg}");
+    assert!(
+        msg.contains("line 4") || msg.contains("no GPIO support"),
+        "{msg}"
+    );
+}

@@ -14,6 +14,7 @@ use super::firmware_control::FirmwareControl;
 use crate::config::{ConfigError, EdgeConfig};
 use crate::events::EventBus;
 use crate::frame::RawFrame;
+use crate::gpio::{Gpio, GpioError};
 use crate::pattern_cache::{PatternCache, PatternError};
 use crate::pattern_file::StoredPattern;
 use crate::refit::{FitRequest, RefitError, RefitScheduler, RefitStatus};
@@ -95,6 +96,7 @@ pub struct DaemonCore {
     pub(crate) sim: Option<Arc<SimModel>>,
     pub(crate) reboot_requested: AtomicBool,
     pub(crate) firmware: FirmwareControl,
+    pub(crate) gpio: Mutex<Option<Gpio>>,
     cpu: CpuLoad,
     pub(crate) time_offset_ms: Mutex<Option<i64>>,
     pub(crate) started: Instant,
@@ -112,6 +114,7 @@ impl DaemonCore {
         source_info: SourceInfo,
         sim: Option<Arc<SimModel>>,
         firmware: FirmwareControl,
+        gpio: Option<Gpio>,
     ) -> Self {
         DaemonCore {
             config,
@@ -127,6 +130,7 @@ impl DaemonCore {
             source_info,
             sim,
             firmware,
+            gpio: Mutex::new(gpio),
             reboot_requested: AtomicBool::new(false),
             cpu: CpuLoad::default(),
             time_offset_ms: Mutex::new(None),
@@ -278,6 +282,22 @@ impl DaemonCore {
     /// Firmware update control.
     pub fn firmware(&self) -> &FirmwareControl {
         &self.firmware
+    }
+
+    /// Pulses the shutter/FFC trigger line (`gpio.shutter_pin`); `Ok(false)` when there is none.
+    pub fn trigger_shutter(&self) -> Result<bool, GpioError> {
+        match self.gpio.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            Some(g) => g.trigger_shutter(),
+            None => Ok(false),
+        }
+    }
+
+    /// Sets the status LED (`gpio.led_pin`); `Ok(false)` when there is none.
+    pub fn set_status_led(&self, on: bool) -> Result<bool, GpioError> {
+        match self.gpio.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            Some(g) => g.set_led(on),
+            None => Ok(false),
+        }
     }
 
     /// Asks the daemon to restart itself (the service manager starts it again).

@@ -51,6 +51,9 @@ pub enum DaemonError {
     /// A link server could not start (address in use, serial port missing).
     #[error("link: {0}")]
     Link(String),
+    /// The configured GPIO lines cannot be opened.
+    #[error(transparent)]
+    Gpio(#[from] crate::gpio::GpioError),
     /// A thread could not be started.
     #[error("cannot start thread: {0}")]
     Thread(#[from] std::io::Error),
@@ -129,6 +132,7 @@ impl Daemon {
             Ok(false) => info!(path = %cache.path().display(), "no stored pattern yet"),
             Err(e) => warn!(error = %e, "stored pattern refused; starting without one"),
         }
+        let gpio = crate::gpio::Gpio::open(&config.gpio)?;
         let (firmware, boot) = FirmwareControl::start(&config);
         let config = Arc::new(ArcSwap::from_pointee(config));
         let stats = Arc::new(Stats::default());
@@ -153,6 +157,7 @@ impl Daemon {
             info.clone(),
             sim,
             firmware,
+            gpio,
         ));
         if boot == crate::firmware::BootDecision::RolledBack {
             // Restart into the old slot at once (the service manager starts it).

@@ -16,7 +16,18 @@ use crate::source::open_source;
 /// Watches the capture loop until shutdown.
 pub fn run(core: Arc<DaemonCore>, beat: Arc<CaptureBeat>, wd: Arc<ServiceWatchdog>) {
     let started = core.started;
+    let mut led: Option<bool> = None;
     while !core.stopping() {
+        // Status LED: lit while frames flow.
+        let flowing = started.elapsed().as_millis() as u64
+            <= beat.frame_ms.load(Ordering::Relaxed) + 1000
+            && beat.frame_ms.load(Ordering::Relaxed) > 0;
+        if led != Some(flowing) {
+            led = Some(flowing);
+            if let Err(e) = core.set_status_led(flowing) {
+                warn!(error = %e, "status LED");
+            }
+        }
         std::thread::sleep(Duration::from_millis(250));
         if core.firmware.check_trial() {
             core.request_reboot();
@@ -59,4 +70,5 @@ pub fn run(core: Arc<DaemonCore>, beat: Arc<CaptureBeat>, wd: Arc<ServiceWatchdo
             Err(e) => warn!(error = %e, "cannot reopen the camera yet"),
         }
     }
+    let _ = core.set_status_led(false);
 }
