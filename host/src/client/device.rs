@@ -156,6 +156,11 @@ impl Device {
 
     /// Drops the connection and opens a new one with the same options.
     pub fn reconnect(&mut self) -> Result<()> {
+        // Drop the old link first: a serial port cannot be opened twice.
+        self.client = Client::new(
+            FramedStream::new(Link::Closed),
+            RetryPolicy::new(self.opts.request_timeout, 0),
+        );
         let (client, peer) = handshake(&self.opts, &self.target)?;
         self.client = client;
         self.peer = peer;

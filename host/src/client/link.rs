@@ -17,6 +17,13 @@ pub enum Link {
     Tcp(TcpStream),
     /// A serial port with a short read timeout.
     Serial(Box<dyn SerialPort>),
+    /// Closed on purpose, e.g. while reconnecting: a serial port is opened exclusively, so
+    /// the old handle must be gone before the port can be opened again.
+    Closed,
+}
+
+fn closed() -> io::Error {
+    io::Error::new(ErrorKind::NotConnected, "link closed")
 }
 
 impl std::fmt::Debug for Link {
@@ -24,6 +31,7 @@ impl std::fmt::Debug for Link {
         match self {
             Link::Tcp(s) => f.debug_tuple("Tcp").field(&s.peer_addr().ok()).finish(),
             Link::Serial(p) => f.debug_tuple("Serial").field(&p.name()).finish(),
+            Link::Closed => f.write_str("Closed"),
         }
     }
 }
@@ -33,6 +41,7 @@ impl Read for Link {
         match self {
             Link::Tcp(s) => s.read(buf),
             Link::Serial(p) => p.read(buf),
+            Link::Closed => Err(closed()),
         }
     }
 }
@@ -42,6 +51,7 @@ impl Write for Link {
         match self {
             Link::Tcp(s) => s.write(buf),
             Link::Serial(p) => p.write(buf),
+            Link::Closed => Err(closed()),
         }
     }
 
@@ -49,6 +59,7 @@ impl Write for Link {
         match self {
             Link::Tcp(s) => s.flush(),
             Link::Serial(p) => p.flush(),
+            Link::Closed => Err(closed()),
         }
     }
 }
