@@ -53,7 +53,7 @@ fn many_clients_polling_do_not_drop_frames() {
             while !stop.load(Ordering::Relaxed) {
                 dev.telemetry().expect("telemetry under load");
                 requests.fetch_add(1, Ordering::Relaxed);
-                let kind = if (k + i) % 3 == 0 {
+                let kind = if (k + i).is_multiple_of(3) {
                     SnapshotKind::Raw
                 } else {
                     SnapshotKind::Corrected
