@@ -166,14 +166,12 @@ impl Daemon {
         let beat = Arc::new(CaptureBeat::default());
         let service_watchdog = Arc::new(ServiceWatchdog::from_env());
         let mut threads = Vec::new();
-        {
+        let capture = {
             let (core, beat, wd) = (core.clone(), beat.clone(), service_watchdog.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name("dipnuc-capture".into())
-                    .spawn(move || capture::run(core, source, beat, 0, wd))?,
-            );
-        }
+            std::thread::Builder::new()
+                .name("dipnuc-capture".into())
+                .spawn(move || capture::run(core, source, beat, 0, wd))?
+        };
         {
             let (core, beat, wd) = (core.clone(), beat.clone(), service_watchdog.clone());
             threads.push(
@@ -185,6 +183,8 @@ impl Daemon {
         let mut handle = DaemonHandle {
             core,
             threads,
+            capture: Some(capture),
+            beat,
             tcp_addr: None,
         };
         if let Err(e) = handle.start_links() {
@@ -201,6 +201,8 @@ impl Daemon {
 pub struct DaemonHandle {
     core: Arc<DaemonCore>,
     threads: Vec<JoinHandle<()>>,
+    capture: Option<JoinHandle<()>>,
+    beat: Arc<CaptureBeat>,
     tcp_addr: Option<SocketAddr>,
 }
 
@@ -246,19 +248,19 @@ impl DaemonHandle {
 
     fn stop_threads(&mut self) {
         self.core.stop.store(true, Ordering::Relaxed);
-        // Every thread checks the stop flag at least every few hundred ms. A capture thread
-        // wedged in a driver call (retired by the watchdog) may never return: it is left
-        // behind rather than blocking shutdown.
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        for t in self.threads.drain(..) {
-            while !t.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if t.is_finished() {
+        // Every thread checks the stop flag at least every few hundred ms. The first capture
+        // thread, once retired by the watchdog (wedged in a driver call), may never return: it
+        // is left behind rather than blocking shutdown; replacement capture threads are
+        // detached and end by themselves.
+        if let Some(t) = self.capture.take() {
+            if self.beat.generation.load(Ordering::Relaxed) == 0 || t.is_finished() {
                 let _ = t.join();
             } else {
-                warn!(thread = ?t.thread().name(), "thread did not stop; leaving it behind");
+                warn!("retired capture thread still stuck; leaving it behind");
             }
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
         }
         // Aborts a running fit and waits for it (and for a pattern save in progress).
         self.core.refit.shutdown();

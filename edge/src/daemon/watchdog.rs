@@ -40,7 +40,7 @@ pub fn run(core: Arc<DaemonCore>, beat: Arc<CaptureBeat>, wd: Arc<ServiceWatchdo
         // stuck inside the source.
         let limit = ((cfg.watchdog.capture_timeout_s + cfg.watchdog.reconnect_interval_s) * 1000.0)
             as u64
-            + 2000;
+            + 1000;
         if now_ms.saturating_sub(loop_ms) <= limit {
             continue;
         }

@@ -251,8 +251,14 @@ impl FrameSource for SimCamera {
         if !pace_until(self.next_due, timeout) {
             return Ok(None);
         }
-        // Never run ahead to "catch up" after a stall: a real camera drops those frames too.
-        self.next_due = (self.next_due + self.period).max(Instant::now());
+        // A real camera keeps its own clock: frames due while nobody read them are lost (the
+        // sequence number jumps, which the daemon counts as dropped), never delivered late in
+        // a burst.
+        let now = Instant::now();
+        let behind = now.saturating_duration_since(self.next_due);
+        let missed = (behind.as_secs_f64() / self.period.as_secs_f64()) as u64;
+        self.seq += missed;
+        self.next_due += self.period.mul_f64((missed + 1) as f64);
         let (data, temp) = self.model.raw(self.seq);
         let (w, h) = self.model.size();
         let frame = RawFrame {
@@ -304,6 +310,17 @@ mod tests {
             .sum::<f32>()
             / f.data.len() as f32;
         assert!(resid < 3.0 * cfg.sim.temporal_noise, "residual {resid}");
+    }
+
+    #[test]
+    fn a_slow_reader_loses_frames_like_a_real_camera() {
+        let mut cam = SimCamera::new(&cam());
+        let a = cam.next_frame(Duration::from_secs(1)).unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(30)); // 15 frame periods at 500 fps
+        let b = cam.next_frame(Duration::from_secs(1)).unwrap().unwrap();
+        let c = cam.next_frame(Duration::from_secs(1)).unwrap().unwrap();
+        assert!(b.seq >= a.seq + 10, "{} -> {}", a.seq, b.seq);
+        assert_eq!(c.seq, b.seq + 1);
     }
 
     #[test]
