@@ -60,6 +60,8 @@ pub struct Stats {
     pub roughness: AtomicF32,
     /// Times the capture was restarted (disconnects, stalls).
     pub capture_restarts: AtomicU64,
+    /// CPU load over the last second, % (sampled by the watchdog thread).
+    pub cpu_load_pct: AtomicF32,
     /// Compute seconds used by fits in the last hour (written by the scheduler).
     pub fit_seconds_last_hour: AtomicF32,
     /// The last completed fit.
@@ -79,6 +81,7 @@ impl Default for Stats {
             sensor_temp_c: AtomicF32::none(),
             roughness: AtomicF32::none(),
             capture_restarts: AtomicU64::new(0),
+            cpu_load_pct: AtomicF32::none(),
             fit_seconds_last_hour: AtomicF32::none(),
             last_fit: Mutex::new(None),
             running_fit: AtomicU32::new(0),

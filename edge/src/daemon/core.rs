@@ -97,7 +97,7 @@ pub struct DaemonCore {
     pub(crate) reboot_requested: AtomicBool,
     pub(crate) firmware: FirmwareControl,
     pub(crate) gpio: Mutex<Option<Gpio>>,
-    cpu: CpuLoad,
+    pub(crate) cpu: CpuLoad,
     pub(crate) time_offset_ms: Mutex<Option<i64>>,
     pub(crate) started: Instant,
 }
@@ -269,7 +269,7 @@ impl DaemonCore {
             pattern_age_s,
             last_fit: s.last_fit(),
             gpu_load_pct: system_metrics::gpu_load_pct(),
-            cpu_load_pct: self.cpu.sample(),
+            cpu_load_pct: s.cpu_load_pct.get().unwrap_or(0.0),
             sensor_temp_c: s.sensor_temp_c.get(),
             soc_temp_c: system_metrics::soc_temp_c(),
             disk_free_mb: system_metrics::disk_free_mb(self.cache.path()),

@@ -17,7 +17,12 @@ use crate::source::open_source;
 pub fn run(core: Arc<DaemonCore>, beat: Arc<CaptureBeat>, wd: Arc<ServiceWatchdog>) {
     let started = core.started;
     let mut led: Option<bool> = None;
+    let mut next_cpu = std::time::Instant::now();
     while !core.stopping() {
+        if std::time::Instant::now() >= next_cpu {
+            next_cpu += Duration::from_secs(1);
+            core.stats.cpu_load_pct.set(Some(core.cpu.sample()));
+        }
         // Status LED: lit while frames flow.
         let flowing = started.elapsed().as_millis() as u64
             <= beat.frame_ms.load(Ordering::Relaxed) + 1000
