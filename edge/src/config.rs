@@ -221,6 +221,7 @@ pub struct CameraConfig {
     /// Frame height in pixels.
     pub height: u32,
     /// Frames per second (sim and replay pace themselves at this rate).
+    #[serde(serialize_with = "short_f32")]
     pub fps: f32,
     /// Significant bits per pixel (14 for a Lepton/Boson raw stream).
     pub bit_depth: u8,
@@ -254,26 +255,37 @@ pub struct SimConfig {
     /// Seed of every random draw (scene texture, patterns, temporal noise).
     pub seed: u64,
     /// Mean scene level.
+    #[serde(serialize_with = "short_f32")]
     pub scene_level: f32,
     /// Scene contrast (amplitude of the moving objects).
+    #[serde(serialize_with = "short_f32")]
     pub scene_contrast: f32,
     /// Speed of the scene motion in pixels per second.
+    #[serde(serialize_with = "short_f32")]
     pub motion_px_per_s: f32,
     /// Standard deviation of the per-column offsets at the reference temperature.
+    #[serde(serialize_with = "short_f32")]
     pub column_fpn: f32,
     /// Standard deviation of the per-pixel offsets at the reference temperature.
+    #[serde(serialize_with = "short_f32")]
     pub pixel_fpn: f32,
     /// Amplitude of the low-frequency pattern.
+    #[serde(serialize_with = "short_f32")]
     pub lpn: f32,
     /// Relative change of the pattern per °C away from the reference temperature.
+    #[serde(serialize_with = "short_f32")]
     pub drift_per_c: f32,
     /// Standard deviation of the temporal (per-frame) noise.
+    #[serde(serialize_with = "short_f32")]
     pub temporal_noise: f32,
     /// Sensor temperature at the start, °C (also the reference temperature).
+    #[serde(serialize_with = "short_f32")]
     pub temp_start_c: f32,
     /// Linear sensor temperature drift, °C per minute.
+    #[serde(serialize_with = "short_f32")]
     pub temp_drift_c_per_min: f32,
     /// Amplitude of a slow temperature oscillation, °C.
+    #[serde(serialize_with = "short_f32")]
     pub temp_wobble_c: f32,
 }
 
@@ -340,6 +352,7 @@ pub struct FitSection {
     pub frames: usize,
     /// Minimum mean absolute difference (DN, on an 8×8-block thumbnail) between a new frame and
     /// every frame already in the set; closer frames are near-duplicates and skipped.
+    #[serde(serialize_with = "short_f32")]
     pub min_motion_dn: f32,
     /// How often a frame is considered for the set, ms.
     pub collect_interval_ms: u64,
@@ -373,12 +386,15 @@ impl Default for FitSection {
 #[serde(deny_unknown_fields, default)]
 pub struct BudgetConfig {
     /// Compute (GPU, or CPU without one) seconds that fits may use in any sliding hour.
+    #[serde(serialize_with = "short_f32")]
     pub gpu_seconds_per_hour: f32,
     /// Maximum optimisation steps of one fit.
     pub max_steps: u32,
     /// Maximum wall-clock seconds of one fit.
+    #[serde(serialize_with = "short_f32")]
     pub max_seconds: f32,
     /// Fraction of wall time the fit may compute (0 < d ≤ 1); it sleeps the rest.
+    #[serde(serialize_with = "short_f32")]
     pub duty_cycle: f32,
     /// Niceness of the fit thread (0..=19).
     pub nice: i32,
@@ -403,9 +419,11 @@ pub struct TriggerConfig {
     /// Refit when the pattern is older than this, seconds (0 = never by age).
     pub max_age_s: u64,
     /// Refit when the sensor temperature moved this far from the pattern's, °C (0 = off).
+    #[serde(serialize_with = "short_f32")]
     pub temp_drift_c: f32,
     /// Refit when the roughness of corrected frames rose by this fraction over its value right
     /// after the last fit (0.25 = +25 %; 0 = off).
+    #[serde(serialize_with = "short_f32")]
     pub roughness_rise: f32,
     /// Minimum seconds between two automatic refits.
     pub min_interval_s: u64,
@@ -559,8 +577,10 @@ impl Default for GpioConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct WatchdogConfig {
     /// Seconds without a frame before the capture is restarted.
+    #[serde(serialize_with = "short_f32")]
     pub capture_timeout_s: f32,
     /// Seconds between reconnection attempts of a lost source.
+    #[serde(serialize_with = "short_f32")]
     pub reconnect_interval_s: f32,
 }
 
@@ -904,6 +924,13 @@ impl EdgeConfig {
     }
 }
 
+/// Writes an `f32` as the shortest decimal that reads back to it (`0.04`, not the `f64`
+/// widening `0.03999999910593033`), so exports and `ConfigGet` show what the user wrote.
+fn short_f32<S: serde::Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+    let shortest: f64 = v.to_string().parse().unwrap_or(f64::from(*v));
+    s.serialize_f64(shortest)
+}
+
 fn is_cuda_device(s: &str) -> bool {
     s.strip_prefix("cuda:")
         .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
@@ -1094,6 +1121,13 @@ mod tests {
             .with_value("link.tcp.listen", "\"127.0.0.1:0\"")
             .unwrap();
         assert_eq!(c5.link.tcp.listen.as_deref(), Some("127.0.0.1:0"));
+    }
+
+    #[test]
+    fn floats_read_back_as_written() {
+        let cfg = sim().with_value("fit.triggers.roughness_rise", "0.3").unwrap();
+        assert_eq!(cfg.get("fit.triggers.roughness_rise").unwrap(), "0.3");
+        assert!(cfg.to_toml_string().contains("drift_per_c = 0.04\n"));
     }
 
     #[test]
