@@ -13,7 +13,8 @@ use protocol::{ObjectKind, ObjectMeta};
 
 /// Offers and uploads idle this long are forgotten.
 const IDLE_EXPIRY: Duration = Duration::from_secs(15 * 60);
-/// At most this many offers are kept (oldest dropped first).
+/// At most this many offers are kept (read-to-the-end ones dropped first, then the oldest), so
+/// a slow client's download in progress is not evicted by other clients' finished ones.
 const MAX_OFFERS: usize = 16;
 /// At most this many uploads in progress.
 const MAX_UPLOADS: usize = 4;
@@ -29,6 +30,8 @@ pub struct Offer {
     /// Metadata.
     pub meta: ObjectMeta,
     last_used: Instant,
+    /// The last chunk has been read once (the host may still re-read after a dropped link).
+    read_to_end: bool,
 }
 
 /// An upload being received.
@@ -103,7 +106,7 @@ impl Transfers {
         while offers.len() >= MAX_OFFERS {
             let oldest = offers
                 .iter()
-                .min_by_key(|(_, o)| o.last_used)
+                .min_by_key(|(_, o)| (!o.read_to_end, o.last_used))
                 .map(|(k, _)| *k)
                 .expect("not empty");
             offers.remove(&oldest);
@@ -116,6 +119,7 @@ impl Transfers {
                 crc32,
                 meta,
                 last_used: Instant::now(),
+                read_to_end: false,
             },
         );
         (id, len, crc32)
@@ -136,6 +140,7 @@ impl Transfers {
         let end = (start + len as usize)
             .min(total)
             .min(start + protocol::BULK_CHUNK);
+        o.read_to_end |= end == total;
         Some(Ok(o.bytes[start..end].to_vec()))
     }
 
@@ -249,5 +254,36 @@ impl Transfers {
             .remove(&id)
             .is_some();
         a || b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::ObjectEncoding;
+
+    #[test]
+    fn a_download_in_progress_outlives_finished_ones() {
+        let t = Transfers::default();
+        let big = vec![7u8; 3 * protocol::BULK_CHUNK];
+        let (slow, ..) = t.offer(
+            ObjectKind::Frame,
+            big.clone(),
+            ObjectMeta::opaque(ObjectEncoding::U16Le, "test"),
+        );
+        assert!(t.read(slow, 0, 4096).unwrap().is_ok());
+        // Other clients pull and finish many snapshots meanwhile.
+        for _ in 0..3 * MAX_OFFERS {
+            let (id, ..) = t.offer(
+                ObjectKind::Frame,
+                vec![1u8; 10],
+                ObjectMeta::opaque(ObjectEncoding::U16Le, "test"),
+            );
+            assert!(t.read(id, 0, 4096).unwrap().is_ok());
+        }
+        let rest = t
+            .read(slow, 4096, 4096)
+            .expect("slow download still offered");
+        assert_eq!(rest.unwrap().len(), 4096);
     }
 }
