@@ -100,6 +100,7 @@ pub struct EdgeConfig {
     /// A board or camera profile (TOML file) merged underneath this file's own keys.
     pub profile: Option<PathBuf>,
     /// More profiles, merged in order (later ones win, this file wins over all).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<PathBuf>,
     /// Identity of this device.
     pub device: DeviceConfig,
@@ -627,13 +628,19 @@ impl EdgeConfig {
     /// Parses and validates TOML text (no profile resolution beyond paths already absolute or
     /// relative to the working directory).
     pub fn from_toml_str(text: &str) -> Result<EdgeConfig, ConfigError> {
+        EdgeConfig::from_toml_str_in(text, Path::new("."))
+    }
+
+    /// Parses and validates TOML text whose relative profile paths are relative to `dir` (the
+    /// folder of the config file it will replace).
+    pub fn from_toml_str_in(text: &str, dir: &Path) -> Result<EdgeConfig, ConfigError> {
         let table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::Parse {
                 origin: "config text".into(),
                 message: e.to_string(),
             })?;
-        let table = merge_profiles(table, Path::new("."))?;
+        let table = merge_profiles(table, dir)?;
         let cfg = EdgeConfig::from_table(table, "config text")?;
         cfg.validate()?;
         Ok(cfg)
@@ -646,9 +653,15 @@ impl EdgeConfig {
         })
     }
 
-    /// The configuration as TOML text (what `ConfigExport` sends).
+    /// The configuration as TOML text (what `ConfigExport` sends). The profiles are already
+    /// merged in, so their references are left out: the text stands on its own wherever it is
+    /// imported or saved.
     pub fn to_toml_string(&self) -> String {
-        toml::to_string_pretty(self).expect("config always serialises to TOML")
+        let mut flat = self.clone();
+        flat.profile = None;
+        flat.profiles.clear();
+        flat.camera.profile = None;
+        toml::to_string_pretty(&flat).expect("config always serialises to TOML")
     }
 
     /// Highest output value of the correction.
@@ -1125,7 +1138,9 @@ mod tests {
 
     #[test]
     fn floats_read_back_as_written() {
-        let cfg = sim().with_value("fit.triggers.roughness_rise", "0.3").unwrap();
+        let cfg = sim()
+            .with_value("fit.triggers.roughness_rise", "0.3")
+            .unwrap();
         assert_eq!(cfg.get("fit.triggers.roughness_rise").unwrap(), "0.3");
         assert!(cfg.to_toml_string().contains("drift_per_c = 0.04\n"));
     }
@@ -1165,6 +1180,32 @@ mod tests {
         assert_eq!(cfg.camera.fps, 30.0);
         assert_eq!(cfg.device.board, "b");
         assert_eq!(cfg.fit.method, "colmean");
+
+        // An export is self-contained: it imports from anywhere, profiles already merged.
+        let exported = cfg.to_toml_string();
+        assert!(!exported.contains("profile"), "{exported}");
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert_eq!(
+            EdgeConfig::from_toml_str_in(&exported, elsewhere.path()).unwrap(),
+            EdgeConfig {
+                profile: None,
+                profiles: Vec::new(),
+                camera: CameraConfig {
+                    profile: None,
+                    ..cfg.camera.clone()
+                },
+                ..cfg.clone()
+            }
+        );
+        // Relative profile paths in imported text resolve against the config's folder.
+        let text = "profile = \"board.toml\"\n[camera]\nsource = \"sim\"\n";
+        assert_eq!(
+            EdgeConfig::from_toml_str_in(text, dir.path())
+                .unwrap()
+                .device
+                .board,
+            "b"
+        );
 
         std::fs::write(&main, "profile = \"missing.toml\"\n").unwrap();
         let e = EdgeConfig::load(&main).unwrap_err();

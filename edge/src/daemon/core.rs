@@ -2,7 +2,7 @@
 //! cache, counters, events, latest frame, refit scheduler) and the operations the link server
 //! performs on it (config get/set/import, telemetry, snapshots, pattern push, fits).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -204,7 +204,12 @@ impl DaemonCore {
     /// error). Returns whether a restart is needed for all of it to take effect.
     pub fn config_import(&self, text: &str) -> Result<bool, ConfigError> {
         let _guard = self.config_write.lock().unwrap_or_else(|e| e.into_inner());
-        let new = EdgeConfig::from_toml_str(text)?;
+        let dir = self
+            .config_path
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."));
+        let new = EdgeConfig::from_toml_str_in(text, dir)?;
         let old = self.config.load_full();
         let needs_restart = new.camera != old.camera
             || new.link != old.link
