@@ -359,6 +359,9 @@ pub struct FitSection {
     pub collect_interval_ms: u64,
     /// Fit once at start when no stored pattern exists.
     pub fit_on_start: bool,
+    /// Memory cap of a network fit, MiB (refused up front when the estimate exceeds it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_memory_mb: Option<u64>,
     /// Compute budget.
     pub budget: BudgetConfig,
     /// Refit triggers.
@@ -376,6 +379,7 @@ impl Default for FitSection {
             min_motion_dn: 8.0,
             collect_interval_ms: 250,
             fit_on_start: true,
+            max_memory_mb: None,
             budget: BudgetConfig::default(),
             triggers: TriggerConfig::default(),
         }

@@ -214,6 +214,41 @@ fn abort_flag_and_wall_budget_stop_the_fit() {
 }
 
 #[test]
+fn memory_cap_refuses_before_the_fit_starts() {
+    let (_, _, set) = synthetic(3, 4);
+    // The reference network at 512×640 needs gigabytes; a 256 MiB cap must refuse it up front.
+    let big = FrameSet::new(640, 512, vec![vec![0.5; 640 * 512]; 2]).unwrap();
+    let mut est = estimator(
+        Method::TvDip,
+        &FitConfig {
+            max_memory_mb: Some(256),
+            ..FitConfig::paper()
+        },
+    )
+    .unwrap();
+    let mut steps = 0;
+    let e = est
+        .estimate(&big, &Budget::steps(1), &mut |_| {
+            steps += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap_err();
+    assert!(matches!(e, edge::nuc::NucError::MemoryCap(_)), "{e}");
+    assert!(e.to_string().contains("memory cap of 256 MiB"), "{e}");
+    assert_eq!(steps, 0, "refused before any work");
+    // The small test network on the small set fits easily under the same cap.
+    let mut est = estimator(
+        Method::TvDip,
+        &FitConfig {
+            max_memory_mb: Some(256),
+            ..small_config()
+        },
+    )
+    .unwrap();
+    assert_eq!(go(est.as_mut(), &set, &Budget::steps(2)).steps, 2);
+}
+
+#[test]
 fn bad_input_is_a_typed_error() {
     assert!(
         FrameSet::new(4, 4, vec![])

@@ -87,6 +87,11 @@ pub struct FitConfig {
     pub refine: RefineConfig,
     pub cptv: CpTvConfig,
     pub colmean: ColMeanConfig,
+    /// Memory cap of a TV-DIP fit in MiB: a frame set or network whose estimated need
+    /// (weights, Adam state, activations, frames) exceeds it is refused before the fit starts,
+    /// instead of the process being killed half-way. `None` = no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_mb: Option<u64>,
 }
 
 /// Names accepted by [`FitConfig::preset`].
@@ -97,6 +102,7 @@ impl FitConfig {
     /// σ = 3e-5, Adam 1e-3, video schedule, 18,000 steps, full resolution.
     pub fn paper() -> Self {
         FitConfig {
+            max_memory_mb: None,
             device: "cpu".into(),
             seed: None,
             net: SkipConfig::reference(),

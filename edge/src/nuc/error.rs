@@ -41,6 +41,9 @@ pub enum NucError {
     /// Unknown preset name.
     #[error("unknown preset {0:?} (expected paper, fast or refine)")]
     UnknownPreset(String),
+    /// The fit would need more memory than `max_memory_mb` allows.
+    #[error(transparent)]
+    MemoryCap(#[from] crate::kernels::memory::MemoryCapExceeded),
     /// A configuration value out of range or inconsistent.
     #[error("invalid configuration: `{key}`: {reason}")]
     Config { key: String, reason: String },

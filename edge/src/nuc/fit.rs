@@ -24,6 +24,7 @@ use super::tv::TvLoss;
 use super::{
     Budget, FitOutcome, FitProgress, FrameSet, Method, NucError, Pattern, PatternEstimator, cptv,
 };
+use crate::kernels::memory;
 
 /// Smallest side the network is fitted at.
 const MIN_FIT_SIDE: usize = 8;
@@ -187,6 +188,12 @@ impl PatternEstimator for TvDipEstimator {
         let start = std::time::Instant::now();
         let set = frames.subsample(self.cfg.max_frames);
         let (w, h) = (set.width(), set.height());
+        if let Some(cap_mb) = self.cfg.max_memory_mb {
+            let (fw, fh) = self.fit_size(w, h);
+            // The set at full size (plus its CP-TV residual) and the reduced fit targets.
+            let frame_floats = (set.len() * (2 * w * h + fw * fh)) as u64;
+            memory::check_cap(&self.cfg.net, fh, fw, frame_floats, cap_mb << 20)?;
+        }
 
         // Classical part first: the network then only models what CP-TV cannot see.
         let base = if self.cfg.init_from_cptv {

@@ -44,6 +44,7 @@ pub fn build_estimator(fit: &FitSection) -> Result<(Box<dyn PatternEstimator>, S
     let mut cfg = nuc::FitConfig::preset(&fit.preset)?;
     let mut method: Method = fit.method.parse()?;
     cfg.device = fit.device.clone();
+    cfg.max_memory_mb = fit.max_memory_mb.or(cfg.max_memory_mb);
     if fit.device != "cpu"
         && let Err(e) = nuc::device::open_device(&fit.device)
     {
