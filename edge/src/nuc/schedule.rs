@@ -34,97 +34,30 @@ pub struct KBlock {
     pub hi: usize,
 }
 
+const fn kb(until: u32, lo: usize, hi: usize) -> KBlock {
+    KBlock { until, lo, hi }
+}
+
 const VIDEO: &[KBlock] = &[
-    KBlock {
-        until: 1500,
-        lo: 50,
-        hi: 59,
-    },
-    KBlock {
-        until: 3000,
-        lo: 40,
-        hi: 49,
-    },
-    KBlock {
-        until: 4500,
-        lo: 30,
-        hi: 39,
-    },
-    KBlock {
-        until: 6000,
-        lo: 20,
-        hi: 29,
-    },
-    KBlock {
-        until: 7500,
-        lo: 10,
-        hi: 19,
-    },
-    KBlock {
-        until: 9000,
-        lo: 3,
-        hi: 9,
-    },
-    KBlock {
-        until: u32::MAX,
-        lo: 1,
-        hi: 1,
-    },
+    kb(1500, 50, 59),
+    kb(3000, 40, 49),
+    kb(4500, 30, 39),
+    kb(6000, 20, 29),
+    kb(7500, 10, 19),
+    kb(9000, 3, 9),
+    kb(u32::MAX, 1, 1),
 ];
 const SPN: &[KBlock] = &[
-    KBlock {
-        until: 1500,
-        lo: 50,
-        hi: 59,
-    },
-    KBlock {
-        until: 3000,
-        lo: 40,
-        hi: 49,
-    },
-    KBlock {
-        until: 4500,
-        lo: 30,
-        hi: 39,
-    },
-    KBlock {
-        until: 6000,
-        lo: 20,
-        hi: 29,
-    },
-    KBlock {
-        until: 7500,
-        lo: 10,
-        hi: 19,
-    },
-    KBlock {
-        until: u32::MAX,
-        lo: 3,
-        hi: 9,
-    },
+    kb(1500, 50, 59),
+    kb(3000, 40, 49),
+    kb(4500, 30, 39),
+    kb(6000, 20, 29),
+    kb(7500, 10, 19),
+    kb(u32::MAX, 3, 9),
 ];
-const LPN: &[KBlock] = &[
-    KBlock {
-        until: 3000,
-        lo: 20,
-        hi: 29,
-    },
-    KBlock {
-        until: u32::MAX,
-        lo: 10,
-        hi: 19,
-    },
-];
-const ONE: &[KBlock] = &[KBlock {
-    until: u32::MAX,
-    lo: 1,
-    hi: 1,
-}];
-const REFINE: &[KBlock] = &[KBlock {
-    until: u32::MAX,
-    lo: 3,
-    hi: 9,
-}];
+const LPN: &[KBlock] = &[kb(3000, 20, 29), kb(u32::MAX, 10, 19)];
+const ONE: &[KBlock] = &[kb(u32::MAX, 1, 1)];
+const REFINE: &[KBlock] = &[kb(u32::MAX, 3, 9)];
 
 impl ScheduleKind {
     /// Iteration count the reference notebook runs this schedule for.
