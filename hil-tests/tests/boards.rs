@@ -226,3 +226,38 @@ fn deb_metadata_installs_what_the_unit_runs() {
     let postinst = std::fs::read_to_string(edge_dir.join(scripts).join("postinst")).unwrap();
     assert!(postinst.contains("#DEBHELPER#") && postinst.contains("adduser --system"));
 }
+
+#[test]
+fn launcher_falls_back_to_the_packaged_binary_when_the_slot_cannot_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let exe = |path: &Path, text: &str| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let base = dir.path().join("usr/bin/dipnuc-edge");
+    exe(&base, "#!/bin/sh\necho \"base $*\"\n");
+    let slot = dir.path().join("slots/current/dipnuc-edge");
+    let launch = |slot_text: &str| {
+        exe(&slot, slot_text);
+        let out = std::process::Command::new(boards_dir().join("systemd/dipnuc-edge-launch"))
+            .args(["--config", "x.toml"])
+            .env("DIPNUC_SLOTS", dir.path().join("slots"))
+            .env("DIPNUC_EDGE_BASE", &base)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // A healthy slot binary is what runs.
+    assert_eq!(
+        launch("#!/bin/sh\n[ \"$1\" = --version ] && exit 0\necho \"slot $*\"\n"),
+        "slot --config x.toml\n"
+    );
+    // One that cannot run at all (here: not an executable format) is skipped.
+    assert_eq!(
+        launch("\x7fELF garbage, not a program"),
+        "base --config x.toml\n"
+    );
+}
