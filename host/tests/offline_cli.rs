@@ -213,3 +213,32 @@ fn clear_errors_for_bad_folders() {
     );
     assert!(e.contains("nope"), "{e}");
 }
+
+#[test]
+fn ctrl_c_stops_the_fit_early_and_still_writes_the_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_frames(tmp.path(), 4, BitDepth::Eight, "png");
+    let child = dipnuc()
+        .args([
+            "process", "--preset", "paper", "--iters", "1000000", "--input",
+        ])
+        .arg(tmp.path().join("noisy"))
+        .arg("--output")
+        .arg(tmp.path().join("out"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it get well into the fit, then press Ctrl-C once.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("stopped early"), "{stdout}");
+    assert!(tmp.path().join("out/3.png").is_file());
+}

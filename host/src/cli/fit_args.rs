@@ -61,6 +61,9 @@ impl FitArgs {
         Ok(Budget {
             max_steps: self.iters,
             max_wall,
+            // Ctrl-C ends the fit early and the frames are corrected with the pattern so far;
+            // a second Ctrl-C exits at once.
+            abort: Some(super::interrupt::flag()),
             ..Budget::default()
         })
     }
