@@ -2,7 +2,6 @@
 //! the hourly compute budget, and aborting a running fit.
 
 use std::ops::ControlFlow;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -61,16 +60,6 @@ impl PatternEstimator for FakeEstimator {
             method: Method::ColMean,
         })
     }
-
-    fn save_state(&self, _path: &Path) -> Result<bool, NucError> {
-        Ok(false)
-    }
-
-    fn load_state(&mut self, _path: &Path) -> Result<bool, NucError> {
-        Ok(false)
-    }
-
-    fn reset(&mut self) {}
 }
 
 fn fake_factory(_: &FitSection) -> Result<(Box<dyn PatternEstimator>, String), NucError> {

@@ -86,7 +86,9 @@ pub(crate) fn estimate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nuc::testutil::{column_offsets, correlation, smooth_scene_frames};
+    use crate::nuc::testutil::{
+        column_offsets, correlation, offset_rms_error, smooth_scene_frames,
+    };
 
     #[test]
     fn recovers_column_offsets_up_to_a_constant() {
@@ -97,14 +99,7 @@ mod tests {
         let got: Vec<f32> = p.data()[..w].to_vec();
         let c = correlation(&got, &offsets);
         assert!(c > 0.97, "correlation {c}");
-        let mean_o = offsets.iter().sum::<f32>() / w as f32;
-        let rms = (got
-            .iter()
-            .zip(&offsets)
-            .map(|(g, o)| (g - (o - mean_o)).powi(2))
-            .sum::<f32>()
-            / w as f32)
-            .sqrt();
+        let rms = offset_rms_error(&got, &offsets);
         assert!(rms < 0.2 * 20.0 / 12f32.sqrt() * 1.5, "rms error {rms}");
     }
 }

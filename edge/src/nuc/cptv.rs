@@ -164,7 +164,9 @@ fn objective(ys: &[Vec<f32>], o: &[f32], w: usize, h: usize, lambda: f32) -> f32
 mod tests {
     use super::*;
     use crate::nuc::config::FitConfig;
-    use crate::nuc::testutil::{column_offsets, correlation, piecewise_scene_frames};
+    use crate::nuc::testutil::{
+        column_offsets, correlation, offset_rms_error, piecewise_scene_frames,
+    };
 
     fn run(frames: &FrameSet, iterations: u32) -> FitOutcome {
         let cfg = CpTvConfig {
@@ -186,14 +188,7 @@ mod tests {
         let got = &out.pattern.data()[w * (h / 2)..w * (h / 2 + 1)];
         let c = correlation(got, &offsets);
         assert!(c > 0.98, "correlation {c}");
-        let mean_o = offsets.iter().sum::<f32>() / w as f32;
-        let rms = (got
-            .iter()
-            .zip(&offsets)
-            .map(|(g, o)| (g - (o - mean_o)).powi(2))
-            .sum::<f32>()
-            / w as f32)
-            .sqrt();
+        let rms = offset_rms_error(got, &offsets);
         // Offsets are U[0, 20): std 5.8. Demand < 20 % of it.
         assert!(rms < 1.2, "rms error {rms}");
     }

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Duration;
 
-use super::config::FitConfig;
+use super::config::{CpTvConfig, FitConfig};
 use super::fit::TvDipEstimator;
 use super::{Budget, FitProgress, FrameSet, Method, NucError, Pattern, colmean, cptv};
 
@@ -40,15 +40,20 @@ pub trait PatternEstimator: Send {
     ) -> Result<FitOutcome, NucError>;
 
     /// Saves the state a later warm start needs (network weights, z, last pattern) as
-    /// safetensors; `Ok(false)` when the method keeps no state or nothing was fitted yet.
-    fn save_state(&self, path: &Path) -> Result<bool, NucError>;
+    /// safetensors; `Ok(false)` when the method keeps no state (the default) or nothing was
+    /// fitted yet.
+    fn save_state(&self, _path: &Path) -> Result<bool, NucError> {
+        Ok(false)
+    }
 
     /// Restores state written by [`PatternEstimator::save_state`]; `Ok(false)` when the method
-    /// keeps no state.
-    fn load_state(&mut self, path: &Path) -> Result<bool, NucError>;
+    /// keeps no state (the default).
+    fn load_state(&mut self, _path: &Path) -> Result<bool, NucError> {
+        Ok(false)
+    }
 
-    /// Forgets any state: the next estimate is a cold fit.
-    fn reset(&mut self);
+    /// Forgets any state: the next estimate is a cold fit. Nothing to do for stateless methods.
+    fn reset(&mut self) {}
 }
 
 /// Builds the estimator for `method` with `cfg` (checked first).
@@ -56,14 +61,18 @@ pub fn estimator(method: Method, cfg: &FitConfig) -> Result<Box<dyn PatternEstim
     cfg.validate()?;
     Ok(match method {
         Method::TvDip => Box::new(TvDipEstimator::new(cfg.clone())?),
-        Method::CpTv => Box::new(CpTvEstimator { cfg: cfg.clone() }),
-        Method::ColMean => Box::new(ColMeanEstimator { cfg: cfg.clone() }),
+        Method::CpTv => Box::new(CpTvEstimator {
+            cfg: cfg.cptv.clone(),
+        }),
+        Method::ColMean => Box::new(ColMeanEstimator {
+            window: cfg.colmean.window,
+        }),
     })
 }
 
 /// Multi-frame convex TV ([`cptv`]); stateless.
 pub struct CpTvEstimator {
-    cfg: FitConfig,
+    cfg: CpTvConfig,
 }
 
 impl PatternEstimator for CpTvEstimator {
@@ -77,23 +86,13 @@ impl PatternEstimator for CpTvEstimator {
         budget: &Budget,
         progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
     ) -> Result<FitOutcome, NucError> {
-        cptv::estimate(frames, &self.cfg.cptv, budget, progress)
+        cptv::estimate(frames, &self.cfg, budget, progress)
     }
-
-    fn save_state(&self, _path: &Path) -> Result<bool, NucError> {
-        Ok(false)
-    }
-
-    fn load_state(&mut self, _path: &Path) -> Result<bool, NucError> {
-        Ok(false)
-    }
-
-    fn reset(&mut self) {}
 }
 
 /// Column-statistics destriper ([`colmean`]); stateless.
 pub struct ColMeanEstimator {
-    cfg: FitConfig,
+    window: usize,
 }
 
 impl PatternEstimator for ColMeanEstimator {
@@ -107,16 +106,6 @@ impl PatternEstimator for ColMeanEstimator {
         budget: &Budget,
         progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
     ) -> Result<FitOutcome, NucError> {
-        colmean::estimate(frames, self.cfg.colmean.window, budget, progress)
+        colmean::estimate(frames, self.window, budget, progress)
     }
-
-    fn save_state(&self, _path: &Path) -> Result<bool, NucError> {
-        Ok(false)
-    }
-
-    fn load_state(&mut self, _path: &Path) -> Result<bool, NucError> {
-        Ok(false)
-    }
-
-    fn reset(&mut self) {}
 }

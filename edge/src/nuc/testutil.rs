@@ -36,6 +36,18 @@ pub fn smooth_scene_frames(w: usize, h: usize, n: usize, offsets: &[f32], seed: 
     FrameSet::new(w, h, frames).unwrap()
 }
 
+/// RMS error of an estimated column pattern against true offsets, up to the constant that a
+/// zero-mean pattern cannot carry (the offsets' mean).
+pub fn offset_rms_error(got: &[f32], offsets: &[f32]) -> f32 {
+    let mean_o = offsets.iter().sum::<f32>() / offsets.len() as f32;
+    (got.iter()
+        .zip(offsets)
+        .map(|(g, o)| (g - (o - mean_o)).powi(2))
+        .sum::<f32>()
+        / offsets.len() as f32)
+        .sqrt()
+}
+
 /// Pearson correlation.
 pub fn correlation(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len() as f32;
