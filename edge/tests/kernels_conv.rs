@@ -1,7 +1,10 @@
 //! The reflect-padded GEMM convolution against candle's own ops (reflection pad from
 //! narrow/cat, `conv2d`, autograd through `conv_transpose2d`) and against finite differences.
 
+mod common;
+
 use candle_core::{Device, Tensor, Var};
+use common::{assert_fd_grad, max_diff};
 use edge::kernels::conv2d_reflect;
 
 fn reflect_dim(x: &Tensor, dim: usize, pad: usize) -> Tensor {
@@ -23,19 +26,6 @@ fn reference(x: &Tensor, w: &Tensor, b: &Tensor, stride: usize) -> Tensor {
     xp.conv2d(w, 0, stride, 1, 1)
         .unwrap()
         .broadcast_add(&b.reshape((1, (), 1, 1)).unwrap())
-        .unwrap()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
         .unwrap()
 }
 
@@ -173,39 +163,15 @@ fn gradients_match_finite_differences() {
         let dw = dw.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let db = db.to_vec1::<f32>().unwrap();
         let eps = 1e-2;
-        for i in (0..xv.len()).step_by(7) {
-            let (mut p, mut m) = (xv.clone(), xv.clone());
-            p[i] += eps;
-            m[i] -= eps;
-            let fd = (loss(&p, &wv, &bv) - loss(&m, &wv, &bv)) / (2.0 * eps);
-            assert!(
-                (fd - f64::from(dx[i])).abs() < 2e-2,
-                "stride {stride} dx[{i}]: fd {fd} vs {}",
-                dx[i]
-            );
-        }
-        for i in (0..wv.len()).step_by(5) {
-            let (mut p, mut m) = (wv.clone(), wv.clone());
-            p[i] += eps;
-            m[i] -= eps;
-            let fd = (loss(&xv, &p, &bv) - loss(&xv, &m, &bv)) / (2.0 * eps);
-            assert!(
-                (fd - f64::from(dw[i])).abs() < 2e-2,
-                "stride {stride} dw[{i}]: fd {fd} vs {}",
-                dw[i]
-            );
-        }
-        for i in 0..3 {
-            let (mut p, mut m) = (bv.to_vec(), bv.to_vec());
-            p[i] += eps;
-            m[i] -= eps;
-            let fd = (loss(&xv, &wv, &p) - loss(&xv, &wv, &m)) / (2.0 * eps);
-            assert!(
-                (fd - f64::from(db[i])).abs() < 2e-2,
-                "stride {stride} db[{i}]: fd {fd} vs {}",
-                db[i]
-            );
-        }
+        assert_fd_grad(&format!("stride {stride} dx"), &xv, &dx, 7, eps, |p| {
+            loss(p, &wv, &bv)
+        });
+        assert_fd_grad(&format!("stride {stride} dw"), &wv, &dw, 5, eps, |p| {
+            loss(&xv, p, &bv)
+        });
+        assert_fd_grad(&format!("stride {stride} db"), &bv, &db, 1, eps, |p| {
+            loss(&xv, &wv, p)
+        });
     }
 }
 

@@ -1,21 +1,11 @@
 //! The fused BatchNorm + LeakyReLU and the bilinear ×2 upsampling ops against candle's own
 //! ops (forward and autograd) and finite differences.
 
-use candle_core::{Device, Tensor, Var};
-use edge::kernels::{batch_norm_lrelu, upsample2x_bilinear};
+mod common;
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
+use candle_core::{Device, Tensor, Var};
+use common::{assert_fd_grad, max_diff};
+use edge::kernels::{batch_norm_lrelu, upsample2x_bilinear};
 
 /// BatchNorm (batch statistics, biased variance) then LeakyReLU from candle's generic ops.
 fn reference_bn(x: &Tensor, g: &Tensor, b: &Tensor, slope: f64) -> Tensor {
@@ -109,28 +99,8 @@ fn batch_norm_lrelu_gradient_matches_finite_differences() {
         .unwrap();
     let dg = grads.get(g.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
     let eps = 1e-3;
-    for i in 0..xs.len() {
-        let (mut p, mut m) = (xs.clone(), xs.clone());
-        p[i] += eps;
-        m[i] -= eps;
-        let fd = (loss(&p, &gs) - loss(&m, &gs)) / (2.0 * eps);
-        assert!(
-            (fd - f64::from(dx[i])).abs() < 2e-2,
-            "dx[{i}]: fd {fd} vs {}",
-            dx[i]
-        );
-    }
-    for i in 0..2 {
-        let (mut p, mut m) = (gs.to_vec(), gs.to_vec());
-        p[i] += eps;
-        m[i] -= eps;
-        let fd = (loss(&xs, &p) - loss(&xs, &m)) / (2.0 * eps);
-        assert!(
-            (fd - f64::from(dg[i])).abs() < 2e-2,
-            "dgamma[{i}]: fd {fd} vs {}",
-            dg[i]
-        );
-    }
+    assert_fd_grad("dx", &xs, &dx, 1, eps, |p| loss(p, &gs));
+    assert_fd_grad("dgamma", &gs, &dg, 1, eps, |p| loss(&xs, p));
 }
 
 #[test]

@@ -289,6 +289,17 @@ pub fn crop(x: &Tensor, h: usize, w: usize) -> Result<Tensor> {
 mod tests {
     use super::*;
 
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
     fn t(v: &[f32], shape: (usize, usize, usize, usize)) -> Tensor {
         Tensor::from_slice(v, shape, &Device::Cpu).unwrap()
     }
@@ -331,14 +342,7 @@ mod tests {
         let x = Tensor::rand(0f32, 1f32, (1, 3, 5, 7), &Device::Cpu).unwrap();
         let a = upsample2x_bilinear(&x).unwrap();
         let b = x.upsample_bilinear2d(10, 14, false).unwrap();
-        let d = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let d = max_diff(&a, &b);
         assert!(d < 1e-5, "max diff {d}");
     }
 
@@ -368,14 +372,7 @@ mod tests {
             let ours = c.forward(xv.as_tensor()).unwrap();
             let theirs = reference_conv(&c, xv.as_tensor());
             assert_eq!(ours.dims(), theirs.dims(), "k{k} s{s} {h}x{w}");
-            let d = (&ours - &theirs)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = max_diff(&ours, &theirs);
             assert!(d < 1e-5, "forward k{k} s{s}: {d}");
             // Same gradients for a random linear functional of the output.
             let r = Tensor::rand(-1f32, 1f32, ours.dims(), &Device::Cpu).unwrap();
@@ -389,26 +386,12 @@ mod tests {
             for (name, var) in p.vars() {
                 let a = ga.get(var.as_tensor()).unwrap();
                 let b = gb.get(var.as_tensor()).unwrap();
-                let d = (a - b)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
+                let d = max_diff(a, b);
                 assert!(d < 1e-4, "{name} grad k{k} s{s}: {d}");
             }
             let a = ga.get(xv.as_tensor()).unwrap();
             let b = gb.get(xv.as_tensor()).unwrap();
-            let d = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = max_diff(a, b);
             assert!(d < 1e-4, "input grad k{k} s{s}: {d}");
         }
     }
