@@ -134,45 +134,100 @@ pub fn sign_image(
     Ok(out)
 }
 
+/// Why an image's trailer cannot be read (each end words it for its own user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrailerError {
+    /// Shorter than the trailer itself.
+    TooShort { len: usize },
+    /// No `DNFW` magic at the end (not signed).
+    NoMagic,
+    /// A format this build does not read.
+    Format(u32),
+    /// The recorded payload length disagrees with the image size.
+    Length { recorded: u64, actual: u64 },
+    /// The version field is not UTF-8.
+    Version,
+}
+
+/// The parsed trailer of an image (signature not checked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trailer<'a> {
+    /// The executable.
+    pub payload: &'a [u8],
+    /// The signature bytes.
+    pub signature: [u8; 64],
+    /// The version field as stored (zero-padded; signed with the payload).
+    pub version_field: [u8; 32],
+}
+
+impl<'a> Trailer<'a> {
+    /// Reads the trailer at the end of `image`.
+    pub fn parse(image: &'a [u8]) -> Result<Trailer<'a>, TrailerError> {
+        let n = image.len();
+        if n < TRAILER_LEN {
+            return Err(TrailerError::TooShort { len: n });
+        }
+        if &image[n - 4..] != MAGIC {
+            return Err(TrailerError::NoMagic);
+        }
+        let format = u32::from_le_bytes(image[n - 8..n - 4].try_into().expect("4 bytes"));
+        if format != FORMAT {
+            return Err(TrailerError::Format(format));
+        }
+        let recorded = u64::from_le_bytes(image[n - 16..n - 8].try_into().expect("8 bytes"));
+        let actual = (n - TRAILER_LEN) as u64;
+        if recorded != actual {
+            return Err(TrailerError::Length { recorded, actual });
+        }
+        Ok(Trailer {
+            payload: &image[..n - TRAILER_LEN],
+            signature: image[n - 112..n - 48].try_into().expect("64 bytes"),
+            version_field: image[n - 48..n - 16].try_into().expect("32 bytes"),
+        })
+    }
+
+    /// The version string (the field up to its zero padding).
+    pub fn version(&self) -> Result<String, TrailerError> {
+        let end = self
+            .version_field
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(32);
+        std::str::from_utf8(&self.version_field[..end])
+            .map(str::to_string)
+            .map_err(|_| TrailerError::Version)
+    }
+}
+
 /// Checks structure and signature of an image.
 pub fn verify_image<'a>(
     image: &'a [u8],
     key: &VerifyingKey,
 ) -> Result<VerifiedImage<'a>, FirmwareError> {
-    if image.len() < TRAILER_LEN {
-        return Err(FirmwareError::Malformed(format!(
-            "{} bytes is shorter than the {TRAILER_LEN}-byte trailer",
-            image.len()
-        )));
-    }
     let n = image.len();
-    if &image[n - 4..] != MAGIC {
-        return Err(FirmwareError::Malformed(
-            "no DNFW trailer (unsigned?)".into(),
-        ));
-    }
-    let format = u32::from_le_bytes(image[n - 8..n - 4].try_into().expect("4 bytes"));
-    if format != FORMAT {
-        return Err(FirmwareError::Malformed(format!(
-            "image format {format}, this device reads {FORMAT}"
-        )));
-    }
-    let len = u64::from_le_bytes(image[n - 16..n - 8].try_into().expect("8 bytes"));
-    if len != (n - TRAILER_LEN) as u64 {
-        return Err(FirmwareError::Malformed(format!(
-            "payload length {len} does not match the image size {n} (truncated?)"
-        )));
-    }
-    let version: [u8; 32] = image[n - 48..n - 16].try_into().expect("32 bytes");
-    let sig = Signature::from_bytes(&image[n - 112..n - 48].try_into().expect("64 bytes"));
-    let payload = &image[..n - TRAILER_LEN];
-    key.verify(&signed_message(payload, &version), &sig)
+    let malformed = |e| {
+        FirmwareError::Malformed(match e {
+            TrailerError::TooShort { len } => {
+                format!("{len} bytes is shorter than the {TRAILER_LEN}-byte trailer")
+            }
+            TrailerError::NoMagic => "no DNFW trailer (unsigned?)".into(),
+            TrailerError::Format(format) => {
+                format!("image format {format}, this device reads {FORMAT}")
+            }
+            TrailerError::Length { recorded, .. } => {
+                format!("payload length {recorded} does not match the image size {n} (truncated?)")
+            }
+            TrailerError::Version => "version is not UTF-8".into(),
+        })
+    };
+    let t = Trailer::parse(image).map_err(malformed)?;
+    let sig = Signature::from_bytes(&t.signature);
+    key.verify(&signed_message(t.payload, &t.version_field), &sig)
         .map_err(|_| FirmwareError::Signature)?;
-    let end = version.iter().position(|&b| b == 0).unwrap_or(32);
-    let version = std::str::from_utf8(&version[..end])
-        .map_err(|_| FirmwareError::Malformed("version is not UTF-8".into()))?
-        .to_string();
-    Ok(VerifiedImage { payload, version })
+    Ok(VerifiedImage {
+        payload: t.payload,
+        version: t.version().map_err(malformed)?,
+    })
 }
 
 /// Persistent slot state (`state.json`). A fresh folder (the factory install runs from slot a)

@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
-use edge::firmware::{FORMAT, MAGIC, TRAILER_LEN, hex_encode, parse_signing_key, sign_image};
+use edge::firmware::{
+    FORMAT, MAGIC, TRAILER_LEN, Trailer, TrailerError, hex_encode, parse_signing_key, sign_image,
+};
 
 /// Why a firmware file or key cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -48,36 +50,27 @@ pub struct ImageInfo {
 impl ImageInfo {
     /// Reads the trailer; refuses files that are not signed images or are cut short.
     pub fn parse(image: &[u8]) -> Result<ImageInfo, ImageError> {
-        let n = image.len();
-        if n < TRAILER_LEN || &image[n - 4..] != MAGIC {
-            return Err(ImageError::Malformed(
-                "not a signed dipnuc firmware image (no DNFW trailer); sign it with \
-                 `dipnuc flash FILE --key SECRET` or pass an image built by it"
-                    .into(),
-            ));
-        }
-        let format = u32::from_le_bytes(image[n - 8..n - 4].try_into().expect("4 bytes"));
-        if format != FORMAT {
-            return Err(ImageError::Malformed(format!(
-                "image format {format}; this host writes format {FORMAT}"
-            )));
-        }
-        let payload_len = u64::from_le_bytes(image[n - 16..n - 8].try_into().expect("8 bytes"));
-        if payload_len != (n - TRAILER_LEN) as u64 {
-            return Err(ImageError::Malformed(format!(
-                "image says its payload is {payload_len} bytes but the file holds {} \
-                 (truncated or corrupted)",
-                n - TRAILER_LEN
-            )));
-        }
-        let v = &image[n - 48..n - 16];
-        let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
-        let version = std::str::from_utf8(&v[..end])
-            .map_err(|_| ImageError::Malformed("image version is not UTF-8".into()))?
-            .to_string();
+        let malformed = |e| {
+            ImageError::Malformed(match e {
+                TrailerError::TooShort { .. } | TrailerError::NoMagic => {
+                    "not a signed dipnuc firmware image (no DNFW trailer); sign it with \
+                     `dipnuc flash FILE --key SECRET` or pass an image built by it"
+                        .into()
+                }
+                TrailerError::Format(format) => {
+                    format!("image format {format}; this host writes format {FORMAT}")
+                }
+                TrailerError::Length { recorded, actual } => format!(
+                    "image says its payload is {recorded} bytes but the file holds {actual} \
+                     (truncated or corrupted)"
+                ),
+                TrailerError::Version => "image version is not UTF-8".into(),
+            })
+        };
+        let t = Trailer::parse(image).map_err(malformed)?;
         Ok(ImageInfo {
-            version,
-            payload_len,
+            version: t.version().map_err(malformed)?,
+            payload_len: t.payload.len() as u64,
         })
     }
 }
