@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::{FrameSource, SourceError, SourceInfo, pace_until};
 use crate::config::CameraConfig;
 use crate::frame::RawFrame;
+use crate::imageio::load_gray;
 
 /// A folder of frames played back as a camera.
 pub struct ReplaySource {
@@ -38,43 +39,11 @@ pub fn list_frames(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Decodes one frame file into 16-bit words.
+/// Decodes one frame file into 16-bit words (the project's image loader: 8- or 16-bit grey,
+/// R=G=B colour accepted, real colour refused).
 pub fn decode_frame(path: &Path) -> Result<(u32, u32, Vec<u16>), String> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .with_guessed_format()
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .decode()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let (w, h) = (img.width(), img.height());
-    let data = match img {
-        image::DynamicImage::ImageLuma16(b) => b.into_raw(),
-        image::DynamicImage::ImageLuma8(b) => b.into_raw().into_iter().map(u16::from).collect(),
-        image::DynamicImage::ImageRgb16(b) => grey_from_rgb(&b.into_raw(), path)?,
-        image::DynamicImage::ImageRgb8(b) => {
-            let v: Vec<u16> = b.into_raw().into_iter().map(u16::from).collect();
-            grey_from_rgb(&v, path)?
-        }
-        other => {
-            return Err(format!(
-                "{}: unsupported pixel type {:?} (expected 8/16-bit grey)",
-                path.display(),
-                other.color()
-            ));
-        }
-    };
-    Ok((w, h, data))
-}
-
-fn grey_from_rgb(rgb: &[u16], path: &Path) -> Result<Vec<u16>, String> {
-    let mut out = Vec::with_capacity(rgb.len() / 3);
-    for px in rgb.chunks_exact(3) {
-        if px[0] != px[1] || px[1] != px[2] {
-            return Err(format!("{}: colour image (R, G, B differ)", path.display()));
-        }
-        out.push(px[0]);
-    }
-    Ok(out)
+    let img = load_gray(path).map_err(|e| e.to_string())?;
+    Ok((img.width as u32, img.height as u32, img.data))
 }
 
 impl ReplaySource {
