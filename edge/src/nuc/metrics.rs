@@ -1,5 +1,5 @@
-//! Quality metrics (reference §4, §10): PSNR plain and min-max normalised (as the reference
-//! notebooks), SSIM with scikit-image's defaults (7×7 uniform window, K1 0.01, K2 0.03, sample
+//! Quality metrics (reference §4, §10, §13): PSNR plain, min-max normalised (as the reference
+//! notebooks) and after a least-squares gain/offset fit, SSIM with scikit-image's defaults (7×7 uniform window, K1 0.01, K2 0.03, sample
 //! covariance, mean over the interior), and roughness ρ with entry-wise L1 norms.
 
 /// `10·log10(range² / MSE)`; infinite for identical images.
@@ -27,6 +27,39 @@ pub fn minmax_normalise(v: &[f32]) -> Vec<f32> {
 /// PSNR after min-max normalising both images to [0, 1] (data range 1).
 pub fn psnr_minmax(estimate: &[f32], clean: &[f32]) -> f64 {
     psnr(&minmax_normalise(estimate), &minmax_normalise(clean), 1.0)
+}
+
+/// PSNR after the least-squares gain and offset fit of the estimate onto the min-max normalised
+/// clean frame (reference §13 "ls"): unlike [`psnr_minmax`] it does not hinge on the two most
+/// extreme pixels, so it measures the residual pattern rather than the display scaling.
+pub fn psnr_ls(estimate: &[f32], clean: &[f32]) -> f64 {
+    let c = minmax_normalise(clean);
+    let n = estimate.len().min(c.len()).max(1) as f64;
+    let (mut se, mut sc, mut see, mut sec) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    for (&e, &c) in estimate.iter().zip(&c) {
+        let (e, c) = (f64::from(e), f64::from(c));
+        se += e;
+        sc += c;
+        see += e * e;
+        sec += e * c;
+    }
+    let var = see - se * se / n;
+    let gain = if var > 0.0 {
+        (sec - se * sc / n) / var
+    } else {
+        0.0
+    };
+    let offset = (sc - gain * se) / n;
+    let mse = estimate
+        .iter()
+        .zip(&c)
+        .map(|(&e, &c)| {
+            let d = gain * f64::from(e) + offset - f64::from(c);
+            d * d
+        })
+        .sum::<f64>()
+        / n;
+    10.0 * (1.0 / mse).log10()
 }
 
 /// SSIM with scikit-image defaults (`structural_similarity(a, b, data_range=R)`: 7×7 uniform
@@ -122,6 +155,14 @@ mod tests {
         // Min-max PSNR ignores gain and offset.
         let c: Vec<f32> = a.iter().map(|v| 3.0 * v + 7.0).collect();
         assert!(psnr_minmax(&c, &a) > 70.0);
+        assert!(psnr_ls(&c, &a) > 70.0);
+        // One outlier ruins the min-max scaling (8.3 dB) far more than the least-squares fit
+        // (22.4 dB, numpy's lstsq on the same data).
+        let mut ramp: Vec<f32> = (0..1000).map(|i| i as f32 / 999.0).collect();
+        let clean = ramp.clone();
+        ramp[500] = 3.0;
+        assert!((psnr_minmax(&ramp, &clean) - 8.29).abs() < 0.05);
+        assert!((psnr_ls(&ramp, &clean) - 22.36).abs() < 0.05);
     }
 
     #[test]
