@@ -17,12 +17,17 @@ const H: usize = 64;
 
 /// Clean frames (moving smooth scene), the true pattern and the noisy frames, in DN.
 fn synthetic(n: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<f32>, FrameSet) {
+    synthetic_with(n, seed, 60.0)
+}
+
+/// As [`synthetic`] with the LPN blob's peak `blob_amp` DN (0 = column and pixel FPN only).
+fn synthetic_with(n: usize, seed: u64, blob_amp: f32) -> (Vec<Vec<f32>>, Vec<f32>, FrameSet) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let cols: Vec<f32> = (0..W).map(|_| rng.gen_range(0.0..40.0)).collect();
     let pattern: Vec<f32> = (0..W * H)
         .map(|i| {
             let (y, x) = ((i / W) as f32, (i % W) as f32);
-            let blob = 60.0 * (-((x - 20.0).powi(2) + (y - 40.0).powi(2)) / 600.0).exp();
+            let blob = blob_amp * (-((x - 20.0).powi(2) + (y - 40.0).powi(2)) / 600.0).exp();
             cols[i % W] + rng.gen_range(0.0..8.0) + blob
         })
         .collect();
@@ -179,8 +184,75 @@ fn fast_preset_runs_on_odd_sizes() {
     let mut est = estimator(Method::TvDip, &cfg).unwrap();
     let out = go(est.as_mut(), &odd, &Budget::default());
     assert_eq!((out.pattern.width(), out.pattern.height()), (w, h));
-    assert_eq!(out.steps, 30);
+    // The fit and the two split-half fits of the preset's check.
+    assert_eq!(out.steps, 3 * 30);
     drop(clean);
+}
+
+/// CP-TV first, a small network on what it leaves, and the split-half check.
+fn checked_config() -> FitConfig {
+    FitConfig {
+        init_from_cptv: true,
+        min_shared_pattern: 0.025,
+        downscale: 2,
+        steps: 120,
+        ..small_config()
+    }
+}
+
+#[test]
+fn split_half_check_keeps_a_shared_pattern() {
+    // A strong LPN blob on top of the FPN: both halves learn it, the network stays.
+    let (clean, _, set) = synthetic_with(8, 5, 200.0);
+    let mut cp = estimator(Method::CpTv, &checked_config()).unwrap();
+    let cp_out = go(cp.as_mut(), &set, &Budget::default());
+    let mut est = estimator(Method::TvDip, &checked_config()).unwrap();
+    let out = go(est.as_mut(), &set, &Budget::default());
+    assert_eq!(out.steps, 3 * 120);
+    let (p_cp, p_dip) = (
+        mean_psnr(&set, &clean, Some(&cp_out.pattern)),
+        mean_psnr(&set, &clean, Some(&out.pattern)),
+    );
+    println!("blob: cp-tv {p_cp:.2} dB, checked tv-dip {p_dip:.2} dB");
+    assert!(p_dip > p_cp + 1.0, "cp-tv {p_cp:.2} vs tv-dip {p_dip:.2}");
+    // The kept network warm-starts the next refresh.
+    assert_eq!(go(est.as_mut(), &set, &Budget::default()).steps, 50);
+}
+
+#[test]
+fn split_half_check_drops_a_network_that_learnt_nothing_shared() {
+    // Column and pixel FPN only, which CP-TV takes whole: the network's leftovers differ
+    // between the halves, so the pattern is exactly CP-TV's.
+    let (_, _, set) = synthetic_with(8, 6, 0.0);
+    let mut cp = estimator(Method::CpTv, &checked_config()).unwrap();
+    let cp_out = go(cp.as_mut(), &set, &Budget::default());
+    let mut est = estimator(Method::TvDip, &checked_config()).unwrap();
+    let out = go(est.as_mut(), &set, &Budget::default());
+    assert_eq!(out.steps, 3 * 120);
+    assert!(
+        out.pattern.data() == cp_out.pattern.data(),
+        "the network's output was added"
+    );
+    // Without the check the network's output is added.
+    let mut unchecked = estimator(
+        Method::TvDip,
+        &FitConfig {
+            min_shared_pattern: 0.0,
+            ..checked_config()
+        },
+    )
+    .unwrap();
+    let plain = go(unchecked.as_mut(), &set, &Budget::default());
+    assert_eq!(plain.steps, 120);
+    assert!(
+        plain.pattern.data() != cp_out.pattern.data(),
+        "the unchecked fit returned CP-TV's pattern"
+    );
+    // Nothing worth warm-starting was kept: the next call is a cold, checked fit again.
+    assert!(
+        !est.save_state(&std::env::temp_dir().join("dipnuc-unused-state"))
+            .unwrap()
+    );
 }
 
 #[test]

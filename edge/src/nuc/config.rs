@@ -82,6 +82,12 @@ pub struct FitConfig {
     /// First estimate the pattern with CP-TV, then fit the network to what CP-TV left
     /// (pattern = CP-TV pattern + network pattern).
     pub init_from_cptv: bool,
+    /// With `init_from_cptv`, a cold fit also fits the network on the earlier and the later half
+    /// of the frames; when the two patterns correlate less than this, the network learnt scene
+    /// content rather than a fixed pattern and CP-TV's pattern is used alone. 0 = no check
+    /// (the reference). Costs two more fits of the same length.
+    #[serde(default)]
+    pub min_shared_pattern: f32,
     /// At most this many frames (evenly spread) are used for a TV-DIP fit.
     pub max_frames: usize,
     pub refine: RefineConfig,
@@ -120,6 +126,7 @@ impl FitConfig {
             k_scale: 1.0,
             downscale: 1,
             init_from_cptv: false,
+            min_shared_pattern: 0.0,
             max_frames: 200,
             refine: RefineConfig {
                 steps: 50,
@@ -139,10 +146,12 @@ impl FitConfig {
     /// Best quality per CPU second found so far (see the quality bench): CP-TV removes the
     /// high-frequency FPN at full resolution; a small network (3 levels, 16 channels, flat
     /// initial output) fitted at 1/8 resolution with the compressed LPN schedule takes the
-    /// low-frequency residue. Measured on `human` (quality bench, 2 loaded cores): 1/8 beat 1/4
-    /// (more steps in the same time); lr 5e-3 helped LPN sets by ~0.5 dB but cost ~5 dB on
-    /// FPN-only sets; 120 steps average as well as ~200 (24.39 vs 24.34 dB over the 12 sets,
-    /// CP-TV alone 22.05) in less time: more steps gain on LPN and lose on FPN-only sets.
+    /// low-frequency residue. Measured on `human` (quality bench, 2 cores): 1/8 beat 1/4 and
+    /// 1/16; lr 5e-3 helped LPN sets by ~0.5 dB but cost ~5 dB on FPN-only sets; 120 steps
+    /// average as well as ~200. On FPN-only sets the network learns static scene shading and
+    /// costs 1–4 dB, so the split-half check drops it there: the shared part of the two half
+    /// fits measured 1.6–2.4 % of the frame range on the four FPN sets and 2.6–9.2 % on the
+    /// eight LPN and combined sets (threshold 2.5 %; the margin is narrow).
     pub fn fast() -> Self {
         FitConfig {
             net: SkipConfig {
@@ -158,6 +167,7 @@ impl FitConfig {
             compress_schedule: true,
             downscale: 8,
             init_from_cptv: true,
+            min_shared_pattern: 0.025,
             max_frames: 16,
             refine: RefineConfig {
                 steps: 50,
@@ -276,6 +286,15 @@ impl FitConfig {
         if !positive(self.cptv.tau) || !non_negative(self.cptv.lambda) || self.cptv.iterations == 0
         {
             return bad("cptv", "tau > 0, lambda ≥ 0 and iterations ≥ 1 required");
+        }
+        if !(0.0..=1.0).contains(&self.min_shared_pattern) {
+            return bad("min_shared_pattern", "must be in [0, 1]");
+        }
+        if self.min_shared_pattern > 0.0 && !self.init_from_cptv {
+            return bad(
+                "min_shared_pattern",
+                "needs init_from_cptv = true (CP-TV is the pattern used when the check fails)",
+            );
         }
         if self.colmean.window < 3 {
             return bad("colmean.window", "must be at least 3");

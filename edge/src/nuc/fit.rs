@@ -19,7 +19,7 @@ use super::budget::BudgetClock;
 use super::config::FitConfig;
 use super::device::open_device;
 use super::net::SkipNet;
-use super::schedule::StepSchedule;
+use super::schedule::{ScheduleKind, StepSchedule};
 use super::tv::TvLoss;
 use super::{
     Budget, FitOutcome, FitProgress, FrameSet, Method, NucError, Pattern, PatternEstimator, cptv,
@@ -174,6 +174,113 @@ fn upscale_bilinear(
     Ok(up.flatten_all()?.to_vec1::<f32>()?)
 }
 
+/// Length, learning rate and TV schedule of one network fit.
+struct Plan {
+    steps: u32,
+    lr: f64,
+    schedule: ScheduleKind,
+    compress: bool,
+}
+
+/// What one network fit did.
+struct TrainRun {
+    /// Mean loss of the last (up to 16) steps; NaN when no step ran.
+    loss: f32,
+    steps: u32,
+    aborted: bool,
+}
+
+impl TvDipEstimator {
+    /// Adam on `state`'s network over `targets` (one random target per step) until `plan` or
+    /// `budget` ends. A failed step is an error: the weights are then unusable.
+    fn train(
+        &mut self,
+        state: &NetState,
+        targets: &[Arc<Vec<f32>>],
+        plan: &Plan,
+        budget: &Budget,
+        progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
+    ) -> Result<TrainRun, NucError> {
+        let (fw, fh) = (state.fit_w, state.fit_h);
+        let mut clock = BudgetClock::new(budget, plan.steps);
+        let k_divisor = self.cfg.downscale as f64 / f64::from(self.cfg.k_scale);
+        let schedule =
+            StepSchedule::new(plan.schedule, clock.total_steps(), plan.compress, k_divisor);
+        let mut opt = AdamW::new(
+            state.net.params().all_vars(),
+            ParamsAdamW {
+                lr: plan.lr,
+                beta1: self.cfg.adam.beta1,
+                beta2: self.cfg.adam.beta2,
+                eps: self.cfg.adam.eps,
+                weight_decay: 0.0,
+            },
+        )?;
+        let mut recent = Vec::with_capacity(16);
+        let mut step = 0u32;
+        while clock.may_start(step) {
+            let i = self.rng.gen_range(0..targets.len());
+            let terms = schedule.terms(step, &mut self.rng);
+            let input = self.perturbed_z(&state.z)?;
+            let out = state.net.forward(&input, fh, fw)?;
+            let mut loss = TvLoss::new(targets[i].clone(), fw, fh, terms.tv).loss(&out)?;
+            if terms.out_sq != 0.0 {
+                loss = (loss + (out.sqr()?.mean_all()? * f64::from(terms.out_sq))?)?;
+            }
+            opt.backward_step(&loss)?;
+            let l = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
+            if recent.len() == 16 {
+                recent.remove(0);
+            }
+            recent.push(l);
+            step += 1;
+            if !clock.finish(Method::TvDip, step, l, progress) {
+                break;
+            }
+        }
+        let loss = if recent.is_empty() {
+            f32::NAN
+        } else {
+            recent.iter().sum::<f32>() / recent.len() as f32
+        };
+        Ok(TrainRun {
+            loss,
+            steps: step,
+            aborted: clock.aborted(),
+        })
+    }
+
+    /// The network's pattern f_θ(z) (unperturbed z) at the fitting resolution, normalised units.
+    fn net_output(&self, state: &NetState) -> Result<Vec<f32>, NucError> {
+        let out = state.net.forward(&state.z, state.fit_h, state.fit_w)?;
+        Ok(out
+            .flatten_all()?
+            .to_device(&Device::Cpu)?
+            .to_vec1::<f32>()?)
+    }
+}
+
+/// √ of the covariance of two equally long signals (0 when negative): the amplitude of what
+/// they share, in their units; with the correlation.
+fn shared_amplitude(a: &[f32], b: &[f32]) -> (f32, f32) {
+    let n = a.len().min(b.len()) as f64;
+    if n == 0.0 {
+        return (0.0, 0.0);
+    }
+    let mean = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+    let (ma, mb) = (mean(a), mean(b));
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (dx, dy) = (f64::from(x) - ma, f64::from(y) - mb);
+        sab += dx * dy;
+        saa += dx * dx;
+        sbb += dy * dy;
+    }
+    let denom = (saa * sbb).sqrt();
+    let corr = if denom > 0.0 { sab / denom } else { 0.0 };
+    ((sab / n).max(0.0).sqrt() as f32, corr as f32)
+}
+
 impl PatternEstimator for TvDipEstimator {
     fn method(&self) -> Method {
         Method::TvDip
@@ -191,7 +298,11 @@ impl PatternEstimator for TvDipEstimator {
         if let Some(cap_mb) = self.cfg.max_memory_mb {
             let (fw, fh) = self.fit_size(w, h);
             // The set at full size (plus its CP-TV residual) and the reduced fit targets.
-            let frame_floats = (set.len() * (2 * w * h + fw * fh)) as u64;
+            let mut frame_floats = (set.len() * (2 * w * h + fw * fh)) as u64;
+            if self.cfg.min_shared_pattern > 0.0 && !self.is_warm_for(w, h) {
+                // The split-half fits hold a second network (weights, gradients, Adam state).
+                frame_floats += 4 * memory::parameter_count(&self.cfg.net);
+            }
             memory::check_cap(&self.cfg.net, fh, fw, frame_floats, cap_mb << 20)?;
         }
 
@@ -241,101 +352,110 @@ impl PatternEstimator for TvDipEstimator {
             })
             .collect();
 
-        let (planned, lr, schedule_kind, compress) = if warm {
-            (
-                self.cfg.refine.steps,
-                self.cfg.refine.lr,
-                self.cfg.refine.schedule,
-                false,
-            )
+        let plan = if warm {
+            Plan {
+                steps: self.cfg.refine.steps,
+                lr: self.cfg.refine.lr,
+                schedule: self.cfg.refine.schedule,
+                compress: false,
+            }
         } else {
-            (
-                self.cfg.steps,
-                self.cfg.adam.lr,
-                self.cfg.schedule,
-                self.cfg.compress_schedule,
-            )
+            Plan {
+                steps: self.cfg.steps,
+                lr: self.cfg.adam.lr,
+                schedule: self.cfg.schedule,
+                compress: self.cfg.compress_schedule,
+            }
         };
-        // The wall-clock budget covers the CP-TV stage too.
-        let remaining = Budget {
-            max_wall: budget.max_wall.map(|w| w.saturating_sub(start.elapsed())),
+        // The split-half check runs two more fits of the same length: each fit gets a third
+        // of what the CP-TV stage left of the wall-clock budget.
+        let gate =
+            self.cfg.min_shared_pattern > 0.0 && base.is_some() && !warm && targets.len() >= 2;
+        let left = budget.max_wall.map(|w| w.saturating_sub(start.elapsed()));
+        let share = |n: u32| Budget {
+            max_wall: left.map(|w| w / n),
             ..budget.clone()
         };
-        let mut clock = BudgetClock::new(&remaining, planned);
-        let k_divisor = self.cfg.downscale as f64 / f64::from(self.cfg.k_scale);
-        let schedule = StepSchedule::new(schedule_kind, clock.total_steps(), compress, k_divisor);
-        let mut opt = AdamW::new(
-            state.net.params().all_vars(),
-            ParamsAdamW {
-                lr,
-                beta1: self.cfg.adam.beta1,
-                beta2: self.cfg.adam.beta2,
-                eps: self.cfg.adam.eps,
-                weight_decay: 0.0,
-            },
-        )?;
-
-        let mut recent = Vec::with_capacity(16);
-        let mut step = 0u32;
-        let mut failure = None;
-        while clock.may_start(step) {
-            let res = (|| -> Result<f32, NucError> {
-                let i = self.rng.gen_range(0..targets.len());
-                let terms = schedule.terms(step, &mut self.rng);
-                let input = self.perturbed_z(&state.z)?;
-                let out = state.net.forward(&input, fh, fw)?;
-                let mut loss = TvLoss::new(targets[i].clone(), fw, fh, terms.tv).loss(&out)?;
-                if terms.out_sq != 0.0 {
-                    loss = (loss + (out.sqr()?.mean_all()? * f64::from(terms.out_sq))?)?;
-                }
-                opt.backward_step(&loss)?;
-                Ok(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?)
-            })();
-            let l = match res {
-                Ok(l) => l,
-                Err(e) => {
-                    failure = Some(e);
+        // With the check, progress counts the three fits as one run.
+        let planned = budget.max_steps.map_or(plan.steps, |m| m.min(plan.steps));
+        let fits = if gate { 3 } else { 1 };
+        let mut offset_progress = |offset: u32| {
+            move |p: &FitProgress| {
+                let mut p = p.clone();
+                p.step += offset;
+                p.total_steps = fits * planned;
+                p
+            }
+        };
+        let shift = offset_progress(0);
+        let run = self.train(&state, &targets, &plan, &share(fits), &mut |p| {
+            progress(&shift(p))
+        })?;
+        let mut steps = run.steps;
+        let mut aborted = run.aborted;
+        let mut use_net = true;
+        if gate && !aborted {
+            // A fixed pattern is the same whichever frames it is learnt from; scene content the
+            // network absorbed is not. Fit the earlier and the later half separately and keep
+            // the network only when the two share enough.
+            let half = targets.len() / 2;
+            let mut halves = Vec::with_capacity(2);
+            for (i, part) in [&targets[..half], &targets[half..]].into_iter().enumerate() {
+                let fresh = self.cold_state(w, h, state.lo, state.span)?;
+                let shift = offset_progress((i as u32 + 1) * planned);
+                let r = self.train(&fresh, part, &plan, &share(fits), &mut |p| {
+                    progress(&shift(p))
+                })?;
+                steps += r.steps;
+                if r.aborted {
+                    // Stopped half-way through the check: keep the main fit undecided.
+                    aborted = true;
                     break;
                 }
-            };
-            if recent.len() == 16 {
-                recent.remove(0);
+                halves.push(self.net_output(&fresh)?);
             }
-            recent.push(l);
-            step += 1;
-            if !clock.finish(Method::TvDip, step, l, progress) {
-                break;
+            if !aborted {
+                let (shared, corr) = shared_amplitude(&halves[0], &halves[1]);
+                use_net = shared >= self.cfg.min_shared_pattern;
+                if use_net {
+                    tracing::info!(
+                        shared,
+                        corr,
+                        "split-half check: keeping the network pattern"
+                    );
+                } else {
+                    tracing::info!(
+                        shared,
+                        corr,
+                        min = self.cfg.min_shared_pattern,
+                        "split-half check: the network learnt scene content; using CP-TV alone"
+                    );
+                }
             }
-        }
-        if let Some(e) = failure {
-            // A failed step leaves the weights unusable for a warm start.
-            return Err(e);
         }
 
-        let out = state.net.forward(&state.z, fh, fw)?;
-        let out = out
-            .flatten_all()?
-            .to_device(&Device::Cpu)?
-            .to_vec1::<f32>()?;
-        let full = upscale_bilinear(&out, fw, fh, w, h)?;
-        let mut data: Vec<f32> = full.iter().map(|v| v * state.span).collect();
-        if let Some(b) = &base {
-            data.iter_mut().zip(b.data()).for_each(|(d, b)| *d += b);
-        }
-        let pattern = Pattern::new(w, h, data)?;
-        let loss = if recent.is_empty() {
-            f32::NAN
-        } else {
-            recent.iter().sum::<f32>() / recent.len() as f32
+        let pattern = match (use_net, base) {
+            (false, Some(b)) => b,
+            (_, base) => {
+                let out = self.net_output(&state)?;
+                let mut data: Vec<f32> = upscale_bilinear(&out, fw, fh, w, h)?
+                    .into_iter()
+                    .map(|v| v * state.span)
+                    .collect();
+                if let Some(b) = &base {
+                    data.iter_mut().zip(b.data()).for_each(|(d, b)| *d += b);
+                }
+                Pattern::new(w, h, data)?
+            }
         };
-        let aborted = clock.aborted();
-        if step > 0 || warm {
+        // A rejected network is not worth warm-starting: the next call fits and checks anew.
+        if use_net && (run.steps > 0 || warm) {
             self.state = Some(state);
         }
         Ok(FitOutcome {
             pattern,
-            loss,
-            steps: step,
+            loss: run.loss,
+            steps,
             duration: start.elapsed(),
             aborted,
             method: Method::TvDip,
