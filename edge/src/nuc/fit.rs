@@ -379,7 +379,7 @@ impl PatternEstimator for TvDipEstimator {
         // With the check, progress counts the three fits as one run.
         let planned = budget.max_steps.map_or(plan.steps, |m| m.min(plan.steps));
         let fits = if gate { 3 } else { 1 };
-        let mut offset_progress = |offset: u32| {
+        let offset_progress = |offset: u32| {
             move |p: &FitProgress| {
                 let mut p = p.clone();
                 p.step += offset;
