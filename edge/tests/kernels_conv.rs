@@ -121,6 +121,23 @@ fn matches_candle_reference_across_tiles() {
 }
 
 #[test]
+fn matches_candle_reference_with_any_thread_count() {
+    // The weight gradient is summed over one band of output rows per thread: bands of one row,
+    // uneven bands and more threads than rows.
+    for threads in [1, 3, 5, 16] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            check_case(2, 3, 4, 7, 6, 3, 1);
+            check_case(1, 4, 3, 7, 9, 3, 2);
+            check_case(2, 5, 2, 6, 5, 1, 1);
+        });
+    }
+}
+
+#[test]
 fn gradients_match_finite_differences() {
     let dev = Device::Cpu;
     for stride in [1, 2] {

@@ -263,54 +263,75 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], b: &[f32]) -> Result<Vec<f32>> {
 }
 
 /// Weight and bias gradients: `dw` (cout × kdim), `db` (cout).
+///
+/// `dw` is small (cout × kdim) and the GEMM depth is the whole image, so instead of splitting
+/// each tile's small product across threads (a hand-off per tile), every thread takes a band
+/// of output rows with its own column buffer and partial `dw`, and the partials are summed.
 fn weight_grad(g: &Geom, x: &[f32], dy: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
     let (hw_in, hw_out, kd) = (g.cin * g.h * g.w, g.ho * g.wo, g.kdim());
-    let mut dw = vec![0.0f32; g.cout * kd];
     let mut db = vec![0.0f32; g.cout];
-    let tr = g.tile_rows();
-    let mut cols = if g.is_pointwise() {
-        Vec::new()
-    } else {
-        vec![0.0f32; kd * tr * g.wo]
-    };
-    for (xi, dyi) in x.chunks(hw_in).zip(dy.chunks(g.cout * hw_out)) {
+    for dyi in dy.chunks(g.cout * hw_out) {
         db.par_iter_mut()
             .zip(dyi.par_chunks(hw_out))
             .for_each(|(d, c)| *d += c.iter().map(|&v| f64::from(v)).sum::<f64>() as f32);
-        if g.is_pointwise() {
-            let dst = MatMut::row_major(&mut dw, g.cout, kd);
-            matmul(
-                dst,
-                MatRef::row_major(dyi, g.cout, hw_out),
-                MatRef::row_major(xi, kd, hw_out).t(),
-                true,
-                threads(),
-            )?;
-            continue;
-        }
-        let mut r0 = 0;
-        while r0 < g.ho {
-            let rows = tr.min(g.ho - r0);
-            let t = rows * g.wo;
-            let cols = &mut cols[..kd * t];
-            im2col(g, xi, r0, rows, cols);
-            let dyt = MatRef {
-                data: &dyi[r0 * g.wo..],
-                rows: g.cout,
-                cols: t,
-                rs: hw_out,
-                cs: 1,
+    }
+    let parts = threads().clamp(1, g.ho);
+    let band = g.ho.div_ceil(parts);
+    // The bands share the usual tile budget.
+    let tr = (g.tile_rows() / parts).max(1);
+    let partials = (0..parts)
+        .into_par_iter()
+        .map(|p| -> Result<Vec<f32>> {
+            let (ra, rb) = (p * band, ((p + 1) * band).min(g.ho));
+            let mut dw = vec![0.0f32; g.cout * kd];
+            let mut cols = if g.is_pointwise() {
+                Vec::new()
+            } else {
+                vec![0.0f32; kd * tr * g.wo]
             };
-            let dst = MatMut::row_major(&mut dw, g.cout, kd);
-            matmul(
-                dst,
-                dyt,
-                MatRef::row_major(cols, kd, t).t(),
-                true,
-                threads(),
-            )?;
-            r0 += rows;
-        }
+            for (xi, dyi) in x.chunks(hw_in).zip(dy.chunks(g.cout * hw_out)) {
+                let mut r0 = ra;
+                while r0 < rb {
+                    let rows = if g.is_pointwise() {
+                        rb - r0
+                    } else {
+                        tr.min(rb - r0)
+                    };
+                    let t = rows * g.wo;
+                    let dyt = MatRef {
+                        data: &dyi[r0 * g.wo..],
+                        rows: g.cout,
+                        cols: t,
+                        rs: hw_out,
+                        cs: 1,
+                    };
+                    let xt = if g.is_pointwise() {
+                        // 1×1, stride 1: the input rows are the columns.
+                        MatRef {
+                            data: &xi[r0 * g.w..],
+                            rows: kd,
+                            cols: t,
+                            rs: g.h * g.w,
+                            cs: 1,
+                        }
+                    } else {
+                        let cols = &mut cols[..kd * t];
+                        im2col(g, xi, r0, rows, cols);
+                        MatRef::row_major(cols, kd, t)
+                    };
+                    matmul(MatMut::row_major(&mut dw, g.cout, kd), dyt, xt.t(), true, 1)?;
+                    r0 += rows;
+                }
+            }
+            Ok(dw)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut parts_iter = partials.into_iter();
+    let mut dw = parts_iter
+        .next()
+        .unwrap_or_else(|| vec![0.0f32; g.cout * kd]);
+    for p in parts_iter {
+        dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
     }
     Ok((dw, db))
 }
