@@ -200,15 +200,28 @@ fn checked_config() -> FitConfig {
     }
 }
 
+/// CP-TV's result, and the checked TV-DIP estimator with its first (cold, checked) result.
+fn cp_tv_and_checked_tv_dip(
+    set: &FrameSet,
+) -> (
+    edge::nuc::FitOutcome,
+    Box<dyn PatternEstimator>,
+    edge::nuc::FitOutcome,
+) {
+    let mut cp = estimator(Method::CpTv, &checked_config()).unwrap();
+    let cp_out = go(cp.as_mut(), set, &Budget::default());
+    let mut est = estimator(Method::TvDip, &checked_config()).unwrap();
+    let out = go(est.as_mut(), set, &Budget::default());
+    // The fit and the two split-half fits.
+    assert_eq!(out.steps, 3 * 120);
+    (cp_out, est, out)
+}
+
 #[test]
 fn split_half_check_keeps_a_shared_pattern() {
     // A strong LPN blob on top of the FPN: both halves learn it, the network stays.
     let (clean, _, set) = synthetic_with(8, 5, 200.0);
-    let mut cp = estimator(Method::CpTv, &checked_config()).unwrap();
-    let cp_out = go(cp.as_mut(), &set, &Budget::default());
-    let mut est = estimator(Method::TvDip, &checked_config()).unwrap();
-    let out = go(est.as_mut(), &set, &Budget::default());
-    assert_eq!(out.steps, 3 * 120);
+    let (cp_out, mut est, out) = cp_tv_and_checked_tv_dip(&set);
     let (p_cp, p_dip) = (
         mean_psnr(&set, &clean, Some(&cp_out.pattern)),
         mean_psnr(&set, &clean, Some(&out.pattern)),
@@ -224,11 +237,7 @@ fn split_half_check_drops_a_network_that_learnt_nothing_shared() {
     // Column and pixel FPN only, which CP-TV takes whole: the network's leftovers differ
     // between the halves, so the pattern is exactly CP-TV's.
     let (_, _, set) = synthetic_with(8, 6, 0.0);
-    let mut cp = estimator(Method::CpTv, &checked_config()).unwrap();
-    let cp_out = go(cp.as_mut(), &set, &Budget::default());
-    let mut est = estimator(Method::TvDip, &checked_config()).unwrap();
-    let out = go(est.as_mut(), &set, &Budget::default());
-    assert_eq!(out.steps, 3 * 120);
+    let (cp_out, est, out) = cp_tv_and_checked_tv_dip(&set);
     assert!(
         out.pattern.data() == cp_out.pattern.data(),
         "the network's output was added"

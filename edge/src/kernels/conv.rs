@@ -217,6 +217,18 @@ fn col2im(g: &Geom, dcols: &[f32], r0: usize, rows: usize, dx: &mut [f32]) {
         });
 }
 
+/// The (cout × t) view of the `t` output pixels from output row `r0` on, in one image's
+/// (cout × ho·wo) output or output gradient.
+fn output_rows<'a>(g: &Geom, y: &'a [f32], r0: usize, t: usize) -> MatRef<'a> {
+    MatRef {
+        data: &y[r0 * g.wo..],
+        rows: g.cout,
+        cols: t,
+        rs: g.ho * g.wo,
+        cs: 1,
+    }
+}
+
 /// Forward pass: `out` (n × cout × ho × wo) from `x`, `w` (cout × kdim), `b`.
 fn forward(g: &Geom, x: &[f32], w: &[f32], b: &[f32]) -> Result<Vec<f32>> {
     let (hw_in, hw_out, kd) = (g.cin * g.h * g.w, g.ho * g.wo, g.kdim());
@@ -298,13 +310,7 @@ fn weight_grad(g: &Geom, x: &[f32], dy: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> 
                         tr.min(rb - r0)
                     };
                     let t = rows * g.wo;
-                    let dyt = MatRef {
-                        data: &dyi[r0 * g.wo..],
-                        rows: g.cout,
-                        cols: t,
-                        rs: hw_out,
-                        cs: 1,
-                    };
+                    let dyt = output_rows(g, dyi, r0, t);
                     let xt = if g.is_pointwise() {
                         // 1×1, stride 1: the input rows are the columns.
                         MatRef {
@@ -363,13 +369,7 @@ fn input_grad(g: &Geom, w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
             let rows = tr.min(g.ho - r0);
             let t = rows * g.wo;
             let dcols = &mut dcols[..kd * t];
-            let dyt = MatRef {
-                data: &dyi[r0 * g.wo..],
-                rows: g.cout,
-                cols: t,
-                rs: hw_out,
-                cs: 1,
-            };
+            let dyt = output_rows(g, dyi, r0, t);
             matmul(MatMut::row_major(dcols, kd, t), wt, dyt, false, threads())?;
             col2im(g, dcols, r0, rows, dxi);
             r0 += rows;
