@@ -54,6 +54,21 @@ fn load_dir(dir: &Path) -> (Vec<String>, usize, usize, Vec<Vec<f32>>) {
     (names, w, h, frames)
 }
 
+/// One estimation of `method` on `frames`; the outcome and its wall time in seconds.
+fn fit(
+    method: Method,
+    cfg: &FitConfig,
+    frames: &FrameSet,
+    budget: &Budget,
+) -> (edge::nuc::FitOutcome, f64) {
+    let mut est = estimator(method, cfg).unwrap();
+    let t = Instant::now();
+    let out = est
+        .estimate(frames, budget, &mut |_| ControlFlow::Continue(()))
+        .unwrap();
+    (out, t.elapsed().as_secs_f64())
+}
+
 struct Score {
     psnr: f64,
     ssim: f64,
@@ -107,6 +122,7 @@ fn main() {
     let preset: String = env("DIPNUC_QUALITY_PRESET", "fast".to_string());
     let n_train: usize = env("DIPNUC_QUALITY_FRAMES", 16);
     let filter: String = env("DIPNUC_QUALITY_SETS", String::new());
+    let selected = |set: &str| filter.is_empty() || filter.split(',').any(|f| set.contains(f));
     let mut cfg = match std::env::var("DIPNUC_QUALITY_CONFIG") {
         Ok(path) => {
             FitConfig::from_file(std::path::Path::new(&path)).unwrap_or_else(|e| panic!("{e}"))
@@ -153,9 +169,14 @@ fn main() {
         "cp s",
         "dip s"
     );
+    let dip_budget = Budget {
+        max_steps: iters,
+        max_wall: Some(Duration::from_secs_f64(seconds)),
+        ..Budget::default()
+    };
     let (mut sum_noisy, mut sum_cp, mut sum_dip, mut n_sets) = (0.0, 0.0, 0.0, 0);
     for set in SETS {
-        if !filter.is_empty() && !filter.split(',').any(|f| set.contains(f)) {
+        if !selected(set) {
             continue;
         }
         let dir = human.join(format!("images_{set}"));
@@ -167,24 +188,11 @@ fn main() {
         assert_eq!(nnames, names, "{set}: file names differ from images_clean");
         let train = FrameSet::new(w, h, noisy[..n_train.min(noisy.len())].to_vec()).unwrap();
         let base = score(&noisy, &clean, &names, None, w, h);
-        let run = |method: Method, budget: Budget| {
-            let mut est = estimator(method, &cfg).unwrap();
-            let t = Instant::now();
-            let out = est
-                .estimate(&train, &budget, &mut |_| ControlFlow::Continue(()))
-                .unwrap();
-            (out, t.elapsed().as_secs_f64())
-        };
-        let (cm, _) = run(Method::ColMean, Budget::default());
+        let (cm, _) = fit(Method::ColMean, &cfg, &train, &Budget::default());
         let cm_s = score(&noisy, &clean, &names, Some(&cm.pattern), w, h);
-        let (cp, cp_t) = run(Method::CpTv, Budget::default());
+        let (cp, cp_t) = fit(Method::CpTv, &cfg, &train, &Budget::default());
         let cp_s = score(&noisy, &clean, &names, Some(&cp.pattern), w, h);
-        let budget = Budget {
-            max_steps: iters,
-            max_wall: Some(Duration::from_secs_f64(seconds)),
-            ..Budget::default()
-        };
-        let (dip, dip_t) = run(Method::TvDip, budget);
+        let (dip, dip_t) = fit(Method::TvDip, &cfg, &train, &dip_budget);
         let dip_s = score(&noisy, &clean, &names, Some(&dip.pattern), w, h);
         println!(
             "{set:<17} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.3} {:>7.2} {:>7.2} {:>6} {:>7.1} {:>7.1}",
@@ -231,7 +239,7 @@ fn main() {
         "set", "cp-tv", "tv-dip", "beats bar"
     );
     for set in SETS.iter().filter(|s| s.starts_with("fpn")) {
-        if !filter.is_empty() && !filter.split(',').any(|f| set.contains(f)) {
+        if !selected(set) {
             continue;
         }
         let dir = human.join(format!("images_{set}"));
@@ -240,17 +248,12 @@ fn main() {
         }
         let (_, _, _, noisy) = load_dir(&dir);
         let frames = FrameSet::new(w, h, noisy.clone()).unwrap();
-        let budget = Budget {
-            max_steps: iters,
-            max_wall: Some(Duration::from_secs_f64(seconds)),
-            ..Budget::default()
-        };
         let mut scores = Vec::new();
-        for (method, b) in [(Method::CpTv, Budget::default()), (Method::TvDip, budget)] {
-            let mut est = estimator(method, &all).unwrap();
-            let out = est
-                .estimate(&frames, &b, &mut |_| ControlFlow::Continue(()))
-                .unwrap();
+        for (method, b) in [
+            (Method::CpTv, &Budget::default()),
+            (Method::TvDip, &dip_budget),
+        ] {
+            let (out, _) = fit(method, &all, &frames, b);
             scores.push(score(&noisy, &clean, &names, Some(&out.pattern), w, h));
         }
         let dip = &scores[1];

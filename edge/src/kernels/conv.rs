@@ -217,12 +217,13 @@ fn col2im(g: &Geom, dcols: &[f32], r0: usize, rows: usize, dx: &mut [f32]) {
         });
 }
 
-/// The (cout × t) view of the `t` output pixels from output row `r0` on, in one image's
-/// (cout × ho·wo) output or output gradient.
-fn output_rows<'a>(g: &Geom, y: &'a [f32], r0: usize, t: usize) -> MatRef<'a> {
+/// The (channels × t) view of the `t` pixels from output row `r0` on, in one image's
+/// (channels × ho·wo) planes: the output gradient, or the input of a 1×1 stride-1 conv
+/// (whose geometry is the output's).
+fn output_rows<'a>(g: &Geom, y: &'a [f32], channels: usize, r0: usize, t: usize) -> MatRef<'a> {
     MatRef {
         data: &y[r0 * g.wo..],
-        rows: g.cout,
+        rows: channels,
         cols: t,
         rs: g.ho * g.wo,
         cs: 1,
@@ -310,16 +311,10 @@ fn weight_grad(g: &Geom, x: &[f32], dy: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> 
                         tr.min(rb - r0)
                     };
                     let t = rows * g.wo;
-                    let dyt = output_rows(g, dyi, r0, t);
+                    let dyt = output_rows(g, dyi, g.cout, r0, t);
                     let xt = if g.is_pointwise() {
-                        // 1×1, stride 1: the input rows are the columns.
-                        MatRef {
-                            data: &xi[r0 * g.w..],
-                            rows: kd,
-                            cols: t,
-                            rs: g.h * g.w,
-                            cs: 1,
-                        }
+                        // The input pixels are the columns.
+                        output_rows(g, xi, kd, r0, t)
                     } else {
                         let cols = &mut cols[..kd * t];
                         im2col(g, xi, r0, rows, cols);
@@ -369,7 +364,7 @@ fn input_grad(g: &Geom, w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
             let rows = tr.min(g.ho - r0);
             let t = rows * g.wo;
             let dcols = &mut dcols[..kd * t];
-            let dyt = output_rows(g, dyi, r0, t);
+            let dyt = output_rows(g, dyi, g.cout, r0, t);
             matmul(MatMut::row_major(dcols, kd, t), wt, dyt, false, threads())?;
             col2im(g, dcols, r0, rows, dxi);
             r0 += rows;

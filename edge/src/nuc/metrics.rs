@@ -50,16 +50,11 @@ pub fn psnr_ls(estimate: &[f32], clean: &[f32]) -> f64 {
         0.0
     };
     let offset = (sc - gain * se) / n;
-    let mse = estimate
+    let fitted: Vec<f32> = estimate
         .iter()
-        .zip(&c)
-        .map(|(&e, &c)| {
-            let d = gain * f64::from(e) + offset - f64::from(c);
-            d * d
-        })
-        .sum::<f64>()
-        / n;
-    10.0 * (1.0 / mse).log10()
+        .map(|&e| (gain * f64::from(e) + offset) as f32)
+        .collect();
+    psnr(&fitted, &c, 1.0)
 }
 
 /// SSIM with scikit-image defaults (`structural_similarity(a, b, data_range=R)`: 7×7 uniform
