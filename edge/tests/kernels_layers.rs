@@ -30,7 +30,14 @@ fn reference_bn(x: &Tensor, g: &Tensor, b: &Tensor, slope: f64) -> Tensor {
 #[test]
 fn batch_norm_lrelu_matches_candle_forward_and_backward() {
     let dev = Device::Cpu;
-    for (n, c, h, w, slope) in [(1, 3, 5, 7, 0.2f32), (2, 4, 3, 3, 0.2), (1, 5, 8, 6, 1.0)] {
+    // The larger planes span several 1,024-element blocks and end in a partial lane group.
+    for (n, c, h, w, slope) in [
+        (1, 3, 5, 7, 0.2f32),
+        (2, 4, 3, 3, 0.2),
+        (1, 5, 8, 6, 1.0),
+        (1, 3, 37, 71, 0.2),
+        (2, 2, 33, 35, 0.2),
+    ] {
         let x = Var::rand(-2f32, 3f32, (n, c, h, w), &dev).unwrap();
         let g = Var::rand(0.5f32, 1.5f32, c, &dev).unwrap();
         let b = Var::rand(-0.5f32, 0.5f32, c, &dev).unwrap();
@@ -61,6 +68,31 @@ fn batch_norm_lrelu_matches_candle_forward_and_backward() {
             );
         }
     }
+}
+
+/// A tensor that feeds two ops gets the sum of both gradients; the first one reaches the
+/// gradient store as it is (patched candle backprop, `patches/README.md`), the second is added.
+#[test]
+fn a_tensor_used_twice_gets_both_gradients() {
+    let dev = Device::Cpu;
+    let x = Var::rand(-2f32, 3f32, (1, 3, 6, 5), &dev).unwrap();
+    let g = Tensor::new(&[1.2f32, 0.8, 1.0], &dev).unwrap();
+    let b = Tensor::new(&[0.1f32, -0.2, 0.0], &dev).unwrap();
+    let r1 = Tensor::rand(-1f32, 1f32, (1, 3, 6, 5), &dev).unwrap();
+    let r2 = Tensor::rand(-1f32, 1f32, (1, 3, 12, 10), &dev).unwrap();
+    let loss = |bn: &Tensor, up: &Tensor| {
+        ((bn * &r1).unwrap().sum_all().unwrap() + (up * &r2).unwrap().sum_all().unwrap()).unwrap()
+    };
+    let bn = batch_norm_lrelu(x.as_tensor(), &g, &b, 0.2).unwrap();
+    let up = upsample2x_bilinear(x.as_tensor()).unwrap();
+    let both = loss(&bn, &up).backward().unwrap();
+    let only_bn = (&bn * &r1).unwrap().sum_all().unwrap().backward().unwrap();
+    let only_up = (&up * &r2).unwrap().sum_all().unwrap().backward().unwrap();
+    let want = (only_bn.get(x.as_tensor()).unwrap() + only_up.get(x.as_tensor()).unwrap()).unwrap();
+    let d = max_diff(both.get(x.as_tensor()).unwrap(), &want);
+    assert!(d < 1e-5, "summed gradient differs by {d}");
+    // And the sum is not just one of its parts.
+    assert!(max_diff(&want, only_bn.get(x.as_tensor()).unwrap()) > 1e-2);
 }
 
 #[test]
