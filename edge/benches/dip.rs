@@ -125,7 +125,8 @@ fn measure_ours(row: Row, steps: usize) -> anyhow::Result<Figures> {
     let (mut fwd, mut bwd, mut step) = (vec![], vec![], vec![]);
     for i in 0..=steps {
         let t0 = Instant::now();
-        let input = (&z + Tensor::randn(0f32, 3e-5, z.shape(), &dev)?)?;
+        // The fit's perturbation of z (nuc::fit).
+        let input = edge::kernels::noise::perturbed(&z, 3e-5, rng.r#gen())?;
         let loss = loss_fn.loss(&net.forward(&input, row.h, row.w)?)?;
         let t1 = Instant::now();
         let grads = loss.backward()?;

@@ -9,6 +9,7 @@ pub mod conv;
 mod cpu;
 pub mod gemm;
 pub mod memory;
+pub mod noise;
 pub mod simd;
 pub mod upsample;
 

@@ -13,7 +13,6 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, Normal};
 
 use super::budget::BudgetClock;
 use super::config::FitConfig;
@@ -116,19 +115,11 @@ impl TvDipEstimator {
         if s == 0.0 {
             return Ok(z.clone());
         }
-        let noise = if self.device.is_cpu() {
-            let normal = Normal::new(0.0f32, s).map_err(|e| NucError::Config {
-                key: "reg_noise_std".into(),
-                reason: e.to_string(),
-            })?;
-            let v: Vec<f32> = (0..z.elem_count())
-                .map(|_| normal.sample(&mut self.rng))
-                .collect();
-            Tensor::from_vec(v, z.shape(), &self.device)?
-        } else {
-            Tensor::randn(0f32, s, z.shape(), &self.device)?
-        };
-        Ok((z + noise)?)
+        if crate::kernels::is_fast_path(z) {
+            let seed = self.rng.r#gen::<u64>();
+            return Ok(crate::kernels::noise::perturbed(z, s, seed)?);
+        }
+        Ok((z + Tensor::randn(0f32, s, z.shape(), &self.device)?)?)
     }
 }
 
