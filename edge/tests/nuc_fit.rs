@@ -104,23 +104,36 @@ fn go(est: &mut dyn PatternEstimator, set: &FrameSet, budget: &Budget) -> edge::
 fn tv_dip_raises_psnr_and_warm_starts() {
     let (clean, _, set) = synthetic(6, 1);
     let before = mean_psnr(&set, &clean, None);
-    let mut est = estimator(Method::TvDip, &small_config()).unwrap();
-    let mut seen = 0u32;
-    let out = est
-        .estimate(&set, &Budget::default(), &mut |p| {
-            seen = p.step;
-            assert!(p.ms_per_step >= 0.0 && p.loss.is_finite());
-            ControlFlow::Continue(())
+    // One fit's gain depends on its random frame order and perturbations (27.7–32.9 dB over
+    // five streams of this configuration), so three seeds are run and the median one is kept.
+    let mut runs: Vec<_> = (1..=3u64)
+        .map(|seed| {
+            let cfg = FitConfig {
+                seed: Some(seed),
+                ..small_config()
+            };
+            let mut est = estimator(Method::TvDip, &cfg).unwrap();
+            let mut seen = 0u32;
+            let out = est
+                .estimate(&set, &Budget::default(), &mut |p| {
+                    seen = p.step;
+                    assert!(p.ms_per_step >= 0.0 && p.loss.is_finite());
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+            assert_eq!(out.steps, 160);
+            assert_eq!(seen, 160);
+            let after = mean_psnr(&set, &clean, Some(&out.pattern));
+            println!(
+                "tv-dip 160 steps, seed {seed}: {before:.2} dB -> {after:.2} dB, {:.1} s",
+                out.duration.as_secs_f64()
+            );
+            (after, est)
         })
-        .unwrap();
-    assert_eq!(out.steps, 160);
-    assert_eq!(seen, 160);
-    let after = mean_psnr(&set, &clean, Some(&out.pattern));
-    println!(
-        "tv-dip 160 steps: {before:.2} dB -> {after:.2} dB, {:.1} s",
-        out.duration.as_secs_f64()
-    );
-    assert!(after > before + 3.0, "{before:.2} -> {after:.2}");
+        .collect();
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (after, mut est) = runs.swap_remove(1);
+    assert!(after > before + 3.0, "median {before:.2} -> {after:.2}");
 
     // Warm start: a refresh runs the short refine schedule (50 steps) from these weights.
     let refresh = go(est.as_mut(), &set, &Budget::default());
