@@ -118,6 +118,9 @@ fn matches_candle_reference_across_tiles() {
     // 132 input channels × 9 = 1188 im2col rows: a 200-wide image spans several tiles.
     check_case(1, 132, 8, 20, 200, 3, 1);
     check_case(1, 132, 8, 40, 400, 3, 2);
+    // 132 output channels: the stride-1 input gradient's GEMM is 1188 deep and its 22 padded
+    // rows take three tiles.
+    check_case(1, 8, 132, 20, 200, 3, 1);
 }
 
 #[test]

@@ -119,6 +119,18 @@ fn gather_row(dst: &mut [f32], src: &[f32], s: usize, off: isize) {
     }
 }
 
+/// Copies `src[ox + off]` into `dst[ox]`, zero where that lies outside `src`.
+#[inline]
+fn gather_row_zero(dst: &mut [f32], src: &[f32], off: isize) {
+    let (lo, hi) = inner_range(dst.len(), src.len(), 1, off);
+    dst[..lo].fill(0.0);
+    if hi > lo {
+        let start = (lo as isize + off) as usize;
+        dst[lo..hi].copy_from_slice(&src[start..start + hi - lo]);
+    }
+    dst[hi.max(lo)..].fill(0.0);
+}
+
 /// Adds `src[ox]` onto `dst[reflect(ox·s + off)]`: the adjoint of [`gather_row`].
 #[inline]
 fn scatter_row(dst: &mut [f32], src: &[f32], s: usize, off: isize) {
@@ -337,8 +349,86 @@ fn weight_grad(g: &Geom, x: &[f32], dy: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> 
     Ok((dw, db))
 }
 
+/// Input gradient of a 3×3 stride-1 convolution, as a forward convolution: the gradient on the
+/// reflect-padded input is the output gradient, zero-padded by 2, correlated with the flipped
+/// and transposed weights; the padded border is then folded back onto the pixels it mirrors.
+/// The GEMM is then as deep as the forward's (cout·9); in the col2im form it is only cout deep,
+/// and the 9× column buffer it writes and col2im reads back cost more than the arithmetic when
+/// cout is small.
+fn input_grad_3x3(g: &Geom, w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
+    let (hw_in, hw_out) = (g.cin * g.h * g.w, g.ho * g.wo);
+    // Padded input size; the "image" read by the im2col below is dy (cout × h × w).
+    let (hp, wp) = (g.h + 2, g.w + 2);
+    let kd = g.cout * 9;
+    // wt[ci, (co, ky, kx)] = w[co, ci, 2 − ky, 2 − kx]
+    let mut wt = vec![0.0f32; g.cin * kd];
+    for co in 0..g.cout {
+        for ci in 0..g.cin {
+            let src = &w[(co * g.cin + ci) * 9..][..9];
+            let dst = &mut wt[ci * kd + co * 9..][..9];
+            for (t, d) in dst.iter_mut().enumerate() {
+                *d = src[8 - t];
+            }
+        }
+    }
+    let wm = MatRef::row_major(&wt, g.cin, kd);
+    let tr = (TILE_ELEMS / (kd * wp)).clamp(1, hp);
+    let mut cols = vec![0.0f32; kd * tr * wp];
+    let mut tile = vec![0.0f32; g.cin * tr * wp];
+    let mut dx = vec![0.0f32; g.n * hw_in];
+    for (dxi, dyi) in dx.chunks_mut(hw_in).zip(dy.chunks(g.cout * hw_out)) {
+        let mut p0 = 0;
+        while p0 < hp {
+            let rows = tr.min(hp - p0);
+            let t = rows * wp;
+            let cols = &mut cols[..kd * t];
+            cols.par_chunks_mut(9 * t)
+                .zip(dyi.par_chunks(hw_out))
+                .for_each(|(chunk, dyc)| {
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let dst = &mut chunk[(ky * 3 + kx) * t..][..t];
+                            for (r, drow) in dst.chunks_mut(wp).enumerate() {
+                                let iy = (p0 + r + ky) as isize - 2;
+                                if iy < 0 || iy >= g.h as isize {
+                                    drow.fill(0.0);
+                                } else {
+                                    let iy = iy as usize;
+                                    let src = &dyc[iy * g.wo..(iy + 1) * g.wo];
+                                    gather_row_zero(drow, src, kx as isize - 2);
+                                }
+                            }
+                        }
+                    }
+                });
+            let tile = &mut tile[..g.cin * t];
+            matmul(
+                MatMut::row_major(tile, g.cin, t),
+                wm,
+                MatRef::row_major(cols, kd, t),
+                false,
+                threads(),
+            )?;
+            // Fold padded row p0 + r onto input row reflect(p0 + r − 1), columns likewise.
+            dxi.par_chunks_mut(g.h * g.w)
+                .zip(tile.par_chunks(t))
+                .for_each(|(dxc, tc)| {
+                    for (r, trow) in tc.chunks(wp).enumerate() {
+                        let iy = reflect((p0 + r) as isize - 1, g.h);
+                        scatter_row(&mut dxc[iy * g.w..(iy + 1) * g.w], trow, 1, -1);
+                    }
+                });
+            p0 += rows;
+        }
+    }
+    Ok(dx)
+}
+
 /// Input gradient `dx` (n × cin × h × w).
 fn input_grad(g: &Geom, w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
+    if g.k == 3 && g.stride == 1 {
+        return input_grad_3x3(g, w, dy);
+    }
     let (hw_in, hw_out, kd) = (g.cin * g.h * g.w, g.ho * g.wo, g.kdim());
     let mut dx = vec![0.0f32; g.n * hw_in];
     let wt = MatRef::row_major(w, g.cout, kd).t();
