@@ -109,6 +109,7 @@ fn score(
 }
 
 fn main() {
+    edge::heap::retain_freed_memory();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/dip4ir");
     let human = root.join("data/human");
     if !human.join("images_clean").is_dir() {

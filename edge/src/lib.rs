@@ -10,6 +10,7 @@ pub mod events;
 pub mod firmware;
 pub mod frame;
 pub mod gpio;
+pub mod heap;
 pub mod link;
 pub mod log_forward;
 pub mod outputs;
