@@ -25,7 +25,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
+use edge::kernels::adam::Adam;
 use edge::nuc::tv::TvLoss;
 use edge::nuc::{SkipConfig, SkipNet};
 use rand::{Rng, SeedableRng};
@@ -114,7 +115,8 @@ fn measure_ours(row: Row, steps: usize) -> anyhow::Result<Figures> {
     let z = Tensor::from_vec(z, (1, 32, hp, wp), &dev)?;
     let y: Vec<f32> = (0..n).map(|_| rng.r#gen::<f32>()).collect();
     let loss_fn = TvLoss::new(Arc::new(y), row.w, row.h, vec![(1, 1.0)]);
-    let mut opt = AdamW::new(
+    // The fit's optimizer (nuc::fit).
+    let mut opt = Adam::new(
         net.params().all_vars(),
         ParamsAdamW {
             lr: 1e-3,

@@ -4,6 +4,7 @@
 //! and the memory estimate of a fit ([`memory`]). Each op works on f32 CPU tensors; callers
 //! fall back to candle's generic ops on other devices (see [`is_fast_path`]).
 
+pub mod adam;
 pub mod batchnorm;
 pub mod conv;
 mod cpu;

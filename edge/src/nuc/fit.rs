@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -23,6 +23,7 @@ use super::tv::TvLoss;
 use super::{
     Budget, FitOutcome, FitProgress, FrameSet, Method, NucError, Pattern, PatternEstimator, cptv,
 };
+use crate::kernels::adam::Adam;
 use crate::kernels::memory;
 
 /// Smallest side the network is fitted at.
@@ -197,7 +198,7 @@ impl TvDipEstimator {
         let k_divisor = self.cfg.downscale as f64 / f64::from(self.cfg.k_scale);
         let schedule =
             StepSchedule::new(plan.schedule, clock.total_steps(), plan.compress, k_divisor);
-        let mut opt = AdamW::new(
+        let mut opt = Adam::new(
             state.net.params().all_vars(),
             ParamsAdamW {
                 lr: plan.lr,
