@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use super::cpu::{slice, with_slice};
+use super::cpu::{slice, with_slice, zeroed};
 use super::simd::vectorized;
 
 /// BatchNorm's epsilon (PyTorch's default).
@@ -188,7 +188,7 @@ fn forward(
     (c, hw): (usize, usize),
     slope: f32,
 ) -> (Vec<f32>, Vec<(f32, f32)>) {
-    let mut out = vec![0.0f32; x.len()];
+    let mut out = zeroed(x.len());
     let stats = planes_by_channel_mut(&mut out, c, hw)
         .into_par_iter()
         .zip(planes_by_channel(x, c, hw))
@@ -292,7 +292,7 @@ fn backward(
     slope: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let m = (x.len() / c) as f64;
-    let mut dx = vec![0.0f32; x.len()];
+    let mut dx = zeroed(x.len());
     let sums: Vec<(f32, f32)> = planes_by_channel_mut(&mut dx, c, hw)
         .into_par_iter()
         .zip(planes_by_channel(x, c, hw))

@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use super::cpu::{reflect, slice, with_slice};
+use super::cpu::{reflect, slice, with_slice, zeroed};
 use super::gemm::{MatMut, MatRef, matmul, threads};
 
 /// Elements of the im2col buffer per tile (8 MB of f32).
@@ -246,13 +246,13 @@ fn output_rows<'a>(g: &Geom, y: &'a [f32], channels: usize, r0: usize, t: usize)
 /// Forward pass: `out` (n × cout × ho × wo) from `x`, `w` (cout × kdim), `b`.
 fn forward(g: &Geom, x: &[f32], w: &[f32], b: &[f32]) -> Result<Vec<f32>> {
     let (hw_in, hw_out, kd) = (g.cin * g.h * g.w, g.ho * g.wo, g.kdim());
-    let mut out = vec![0.0f32; g.n * g.cout * hw_out];
+    let mut out = zeroed(g.n * g.cout * hw_out);
     let wm = MatRef::row_major(w, g.cout, kd);
     let tr = g.tile_rows();
     let mut cols = if g.is_pointwise() {
         Vec::new()
     } else {
-        vec![0.0f32; kd * tr * g.wo]
+        zeroed(kd * tr * g.wo)
     };
     for (xi, oi) in x.chunks(hw_in).zip(out.chunks_mut(g.cout * hw_out)) {
         oi.par_chunks_mut(hw_out)
@@ -313,7 +313,7 @@ fn weight_grad(g: &Geom, x: &[f32], dy: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> 
             let mut cols = if g.is_pointwise() {
                 Vec::new()
             } else {
-                vec![0.0f32; kd * tr * g.wo]
+                zeroed(kd * tr * g.wo)
             };
             for (xi, dyi) in x.chunks(hw_in).zip(dy.chunks(g.cout * hw_out)) {
                 let mut r0 = ra;
@@ -374,9 +374,9 @@ fn input_grad_3x3(g: &Geom, w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
     }
     let wm = MatRef::row_major(&wt, g.cin, kd);
     let tr = (TILE_ELEMS / (kd * wp)).clamp(1, hp);
-    let mut cols = vec![0.0f32; kd * tr * wp];
-    let mut tile = vec![0.0f32; g.cin * tr * wp];
-    let mut dx = vec![0.0f32; g.n * hw_in];
+    let mut cols = zeroed(kd * tr * wp);
+    let mut tile = zeroed(g.cin * tr * wp);
+    let mut dx = zeroed(g.n * hw_in);
     for (dxi, dyi) in dx.chunks_mut(hw_in).zip(dy.chunks(g.cout * hw_out)) {
         let mut p0 = 0;
         while p0 < hp {
@@ -431,13 +431,13 @@ fn input_grad(g: &Geom, w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
         return input_grad_3x3(g, w, dy);
     }
     let (hw_in, hw_out, kd) = (g.cin * g.h * g.w, g.ho * g.wo, g.kdim());
-    let mut dx = vec![0.0f32; g.n * hw_in];
+    let mut dx = zeroed(g.n * hw_in);
     let wt = MatRef::row_major(w, g.cout, kd).t();
     let tr = g.tile_rows();
     let mut dcols = if g.is_pointwise() {
         Vec::new()
     } else {
-        vec![0.0f32; kd * tr * g.wo]
+        zeroed(kd * tr * g.wo)
     };
     for (dxi, dyi) in dx.chunks_mut(hw_in).zip(dy.chunks(g.cout * hw_out)) {
         if g.is_pointwise() {

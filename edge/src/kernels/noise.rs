@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use super::cpu::with_slice;
+use super::cpu::{with_slice, zeroed};
 
 /// `z + N(0, σ²)` for an f32 CPU tensor, by [`add_gaussian`].
 pub fn perturbed(z: &Tensor, sigma: f32, seed: u64) -> Result<Tensor> {
@@ -23,7 +23,7 @@ const STREAM: usize = 1 << 16;
 /// own Xoshiro256++ stream seeded from `(seed, b)`, so the result depends on `seed` alone, not
 /// on the thread count.
 pub fn add_gaussian(z: &[f32], sigma: f32, seed: u64) -> Vec<f32> {
-    let mut out = vec![0.0f32; z.len()];
+    let mut out = zeroed(z.len());
     out.par_chunks_mut(STREAM)
         .zip(z.par_chunks(STREAM))
         .enumerate()

@@ -6,7 +6,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use super::cpu::{slice, with_slice};
+use super::cpu::{slice, with_slice, zeroed};
 
 /// Bilinear ×2 upsampling (align_corners = false) of an (N, C, H, W) f32 CPU tensor.
 pub fn upsample2x_bilinear(x: &Tensor) -> Result<Tensor> {
@@ -83,7 +83,7 @@ impl CustomOp1 for Upsample2x {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (planes, h, w) = dims(l.dims())?;
         let x = slice(s, l)?;
-        let mut out = vec![0.0f32; planes * 4 * h * w];
+        let mut out = zeroed(planes * 4 * h * w);
         out.par_chunks_mut(4 * h * w)
             .zip(x.par_chunks(h * w))
             .for_each_init(
@@ -103,7 +103,7 @@ impl CustomOp1 for Upsample2x {
         }
         let (planes, h, w) = dims(arg.dims())?;
         let dx = with_slice(grad, |g| {
-            let mut dx = vec![0.0f32; planes * h * w];
+            let mut dx = zeroed(planes * h * w);
             dx.par_chunks_mut(h * w)
                 .zip(g.par_chunks(4 * h * w))
                 .for_each_init(
