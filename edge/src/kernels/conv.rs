@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use super::cpu::{reflect, slice, with_slice, zeroed};
+use super::cpu::{Scratch, reflect, slice, with_slice, zeroed};
 use super::gemm::{MatMut, MatRef, matmul, threads};
 
 /// Elements of the im2col buffer per tile (8 MB of f32).
@@ -249,11 +249,7 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], b: &[f32]) -> Result<Vec<f32>> {
     let mut out = zeroed(g.n * g.cout * hw_out);
     let wm = MatRef::row_major(w, g.cout, kd);
     let tr = g.tile_rows();
-    let mut cols = if g.is_pointwise() {
-        Vec::new()
-    } else {
-        zeroed(kd * tr * g.wo)
-    };
+    let mut cols = Scratch::take(if g.is_pointwise() { 0 } else { kd * tr * g.wo });
     for (xi, oi) in x.chunks(hw_in).zip(out.chunks_mut(g.cout * hw_out)) {
         oi.par_chunks_mut(hw_out)
             .zip(b.par_iter())
@@ -310,11 +306,7 @@ fn weight_grad(g: &Geom, x: &[f32], dy: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> 
         .map(|p| -> Result<Vec<f32>> {
             let (ra, rb) = (p * band, ((p + 1) * band).min(g.ho));
             let mut dw = vec![0.0f32; g.cout * kd];
-            let mut cols = if g.is_pointwise() {
-                Vec::new()
-            } else {
-                zeroed(kd * tr * g.wo)
-            };
+            let mut cols = Scratch::take(if g.is_pointwise() { 0 } else { kd * tr * g.wo });
             for (xi, dyi) in x.chunks(hw_in).zip(dy.chunks(g.cout * hw_out)) {
                 let mut r0 = ra;
                 while r0 < rb {
@@ -374,8 +366,8 @@ fn input_grad_3x3(g: &Geom, w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
     }
     let wm = MatRef::row_major(&wt, g.cin, kd);
     let tr = (TILE_ELEMS / (kd * wp)).clamp(1, hp);
-    let mut cols = zeroed(kd * tr * wp);
-    let mut tile = zeroed(g.cin * tr * wp);
+    let mut cols = Scratch::take(kd * tr * wp);
+    let mut tile = Scratch::take(g.cin * tr * wp);
     let mut dx = zeroed(g.n * hw_in);
     for (dxi, dyi) in dx.chunks_mut(hw_in).zip(dy.chunks(g.cout * hw_out)) {
         let mut p0 = 0;
@@ -434,11 +426,7 @@ fn input_grad(g: &Geom, w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
     let mut dx = zeroed(g.n * hw_in);
     let wt = MatRef::row_major(w, g.cout, kd).t();
     let tr = g.tile_rows();
-    let mut dcols = if g.is_pointwise() {
-        Vec::new()
-    } else {
-        zeroed(kd * tr * g.wo)
-    };
+    let mut dcols = Scratch::take(if g.is_pointwise() { 0 } else { kd * tr * g.wo });
     for (dxi, dyi) in dx.chunks_mut(hw_in).zip(dy.chunks(g.cout * hw_out)) {
         if g.is_pointwise() {
             matmul(
