@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch side of `cargo bench -p edge --bench dip`: times forward, backward and one whole Adam
-step of the reference TV-DIP skip network (tv-dip.md section 3) on the CPU and prints one JSON
-line with milliseconds per phase and the process's peak resident memory (VmHWM).
+step of the reference TV-DIP skip network (tv-dip.md section 3) on the CPU (or a CUDA device,
+--device cuda:N) and prints one JSON line with milliseconds per phase and the peak memory: the
+process's resident memory (VmHWM) on the CPU, the device memory in use (total - free, sampled
+after each step, as the Rust side does) on a GPU.
 
 Run with any python3: unless torch is importable, it creates a virtual environment at --venv
 (default: <repo>/target/torch-venv), installs torch from PyPI into it and re-runs itself there.
@@ -95,6 +97,7 @@ def main():
     ap.add_argument("--channels", type=int, required=True)
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda:N")
     ap.add_argument("--venv", default=os.path.join(here, "..", "target", "torch-venv"))
     ap.add_argument("--setup-only", action="store_true", help="only make sure torch is installed")
     args = ap.parse_args()
@@ -107,26 +110,37 @@ def main():
         return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    net = build_net(torch, nn, args.channels)
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
+    sync = (lambda: torch.cuda.synchronize(dev)) if cuda else (lambda: None)
+    net = build_net(torch, nn, args.channels).to(dev)
     h, w = args.height, args.width
     # Like the Rust SkipNet: run at sides padded up to a multiple of 2^levels (at least
     # 2^(levels+1)) and crop the output back to the frame.
     m = 2 ** 5
     hp, wp = max(-(-h // m) * m, 2 * m), max(-(-w // m) * m, 2 * m)
-    z = torch.rand(1, 32, hp, wp) * 0.1
-    y = torch.rand(1, 1, h, w)
+    z = torch.rand(1, 32, hp, wp, device=dev) * 0.1
+    y = torch.rand(1, 1, h, w, device=dev)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     fwd, bwd, step = [], [], []
+    peak_device = 0
     for i in range(args.steps + 1):
+        sync()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         inp = z + torch.randn_like(z) * 3e-5
         loss = tv(y - net(inp)[..., :h, :w], 1)
+        sync()
         t1 = time.perf_counter()
         loss.backward()
+        sync()
         t2 = time.perf_counter()
         opt.step()
+        sync()
         t3 = time.perf_counter()
+        if cuda:
+            free, total = torch.cuda.mem_get_info(dev)
+            peak_device = max(peak_device, total - free)
         if i > 0:  # the first step warms up allocators and kernels
             fwd.append(t1 - t0)
             bwd.append(t2 - t1)
@@ -134,7 +148,7 @@ def main():
     med = lambda v: sorted(v)[len(v) // 2] * 1e3  # noqa: E731
     print(json.dumps({
         "fwd_ms": med(fwd), "bwd_ms": med(bwd), "step_ms": med(step),
-        "peak_rss": peak_rss_bytes(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "peak_rss": peak_device if cuda else peak_rss_bytes(), "threads": torch.get_num_threads(), "torch": torch.__version__,
     }))
 
 

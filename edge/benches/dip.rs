@@ -18,6 +18,10 @@
 //!   keeps its fastest round's times and its largest peak memory, so background load on a
 //!   shared machine disturbs the ratio less.
 //! * `DIP_BENCH_TORCH=off`: skip PyTorch.
+//! * `DIP_BENCH_DEVICE`: `cpu` (default) or `cuda:N` (a build with `--features cuda`; PyTorch
+//!   then runs on the same GPU). Each phase is timed after a device synchronisation, and the
+//!   memory column is the device memory in use (total − free, `cuMemGetInfo`, the same measure
+//!   on both sides, so it includes each process's CUDA context) at its largest after a step.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -27,6 +31,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use candle_nn::{Optimizer, ParamsAdamW};
 use edge::kernels::adam::Adam;
+use edge::nuc::device::DeviceSpec;
 use edge::nuc::tv::TvLoss;
 use edge::nuc::{SkipConfig, SkipNet};
 use rand::{Rng, SeedableRng};
@@ -98,9 +103,21 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Device memory in use (total − free) on a CUDA device; 0 on the CPU.
+fn device_memory_in_use(dev: &Device) -> anyhow::Result<u64> {
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(_) = dev {
+        // `dev` was synchronised by the caller, so its context is current on this thread.
+        let (free, total) = candle_core::cuda_backend::cudarc::driver::result::mem_get_info()?;
+        return Ok((total - free) as u64);
+    }
+    let _ = dev;
+    Ok(0)
+}
+
 /// Our side of one row, in this process.
-fn measure_ours(row: Row, steps: usize) -> anyhow::Result<Figures> {
-    let dev = Device::Cpu;
+fn measure_ours(row: Row, steps: usize, device: &str) -> anyhow::Result<Figures> {
+    let dev = edge::nuc::device::open_device(device)?;
     let cfg = SkipConfig {
         channels_down: row.c,
         channels_up: row.c,
@@ -113,6 +130,7 @@ fn measure_ours(row: Row, steps: usize) -> anyhow::Result<Figures> {
     let (hp, wp) = cfg.padded(row.h, row.w);
     let z: Vec<f32> = (0..32 * hp * wp).map(|_| rng.gen_range(0.0..0.1)).collect();
     let z = Tensor::from_vec(z, (1, 32, hp, wp), &dev)?;
+    let mut peak_device = 0u64;
     let y: Vec<f32> = (0..n).map(|_| rng.r#gen::<f32>()).collect();
     let loss_fn = TvLoss::new(Arc::new(y), row.w, row.h, vec![(1, 1.0)]);
     // The fit's optimizer (nuc::fit).
@@ -126,16 +144,21 @@ fn measure_ours(row: Row, steps: usize) -> anyhow::Result<Figures> {
     )?;
     let (mut fwd, mut bwd, mut step) = (vec![], vec![], vec![]);
     for i in 0..=steps {
+        dev.synchronize()?;
         let t0 = Instant::now();
         // The fit's perturbation of z (nuc::fit).
         let input = edge::kernels::noise::perturbed(&z, 3e-5, rng.r#gen())?;
         let loss = loss_fn.loss(&net.forward(&input, row.h, row.w)?)?;
+        dev.synchronize()?;
         let t1 = Instant::now();
         let grads = loss.backward()?;
+        dev.synchronize()?;
         let t2 = Instant::now();
         opt.step(&grads)?;
-        drop((grads, loss));
+        dev.synchronize()?;
         let t3 = Instant::now();
+        peak_device = peak_device.max(device_memory_in_use(&dev)?);
+        drop((grads, loss));
         if i > 0 {
             fwd.push((t1 - t0).as_secs_f64() * 1e3);
             bwd.push((t2 - t1).as_secs_f64() * 1e3);
@@ -146,7 +169,11 @@ fn measure_ours(row: Row, steps: usize) -> anyhow::Result<Figures> {
         fwd: median(fwd),
         bwd: median(bwd),
         step: median(step),
-        peak: peak_rss(),
+        peak: if dev.is_cpu() {
+            peak_rss()
+        } else {
+            peak_device
+        },
         estimate: edge::kernels::memory::estimate_fit(&cfg, row.h, row.w, n as u64).total(),
     })
 }
@@ -219,6 +246,7 @@ fn run_torch(
     row: Row,
     steps: usize,
     threads: usize,
+    device: &str,
     venv: &std::path::Path,
 ) -> Result<Figures, String> {
     let out = Command::new(torch_python(venv))
@@ -235,7 +263,7 @@ fn run_torch(
             "--threads",
             &threads.to_string(),
         ])
-        .args(["--steps", &steps.to_string()])
+        .args(["--steps", &steps.to_string(), "--device", device])
         .arg("--venv")
         .arg(venv)
         .env("OMP_NUM_THREADS", threads.to_string())
@@ -284,9 +312,11 @@ fn main() -> anyhow::Result<()> {
     edge::heap::retain_freed_memory();
     let steps = env_usize("DIP_BENCH_STEPS", 3).max(1);
     let rounds = env_usize("DIP_BENCH_ROUNDS", 2).max(1);
+    let device = std::env::var("DIP_BENCH_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let on_cpu = edge::nuc::device::parse_device(&device)? == DeviceSpec::Cpu;
     if let Ok(name) = std::env::var(CHILD_ENV) {
         let row = Row::parse(&name).map_err(anyhow::Error::msg)?;
-        let f = measure_ours(row, steps)?;
+        let f = measure_ours(row, steps, &device)?;
         println!(
             "figures {} {} {} {} {}",
             f.fwd, f.bwd, f.step, f.peak, f.estimate
@@ -314,8 +344,13 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| PathBuf::from("target"))
         .join("torch-venv");
 
+    let memory = if on_cpu {
+        "peak RSS per process"
+    } else {
+        "peak device memory in use per process"
+    };
     println!(
-        "skip network fit step, CPU, {threads} threads, {steps} timed steps per row (medians), best of {rounds} alternating rounds, peak RSS per process (largest)"
+        "skip network fit step, {device}, {threads} threads, {steps} timed steps per row (medians), best of {rounds} alternating rounds, {memory} (largest)"
     );
     println!(
         "{:<12} | {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8} | {:>6} {:>6} | {:>7}",
@@ -340,7 +375,7 @@ fn main() -> anyhow::Result<()> {
         for _ in 0..rounds {
             ours = Some(faster(ours, run_ours(row, steps, threads)?));
             if torch_on && torch_reason.is_none() {
-                match run_torch(row, steps, threads, &venv) {
+                match run_torch(row, steps, threads, &device, &venv) {
                     Ok(f) => theirs = Some(faster(theirs, f)),
                     Err(e) => {
                         println!("PyTorch unavailable, printing our figures only: {e}");

@@ -10,8 +10,12 @@ use rayon::prelude::*;
 
 use super::cpu::{with_slice, zeroed};
 
-/// `z + N(0, σ²)` for an f32 CPU tensor, by [`add_gaussian`].
+/// `z + N(0, σ²)`: by [`add_gaussian`] for an f32 CPU tensor, else by candle's `randn` on
+/// `z`'s device (which draws from that device's own generator, not from `seed`).
 pub fn perturbed(z: &Tensor, sigma: f32, seed: u64) -> Result<Tensor> {
+    if !super::is_fast_path(z) {
+        return z + Tensor::randn(0f32, sigma, z.shape(), z.device())?;
+    }
     let v = with_slice(z, |zs| Ok(add_gaussian(zs, sigma, seed)))?;
     Tensor::from_vec(v, z.shape(), z.device())
 }
