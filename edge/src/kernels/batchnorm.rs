@@ -55,26 +55,14 @@ fn dims(d: &[usize]) -> Result<(usize, usize, usize)> {
 /// f32 rounding stays far below the f64 result's needs, long enough for the lanes to vectorise.
 const BLOCK: usize = 1024;
 
-/// `Σ f(v)` over `v`: eight f32 lanes per block of [`BLOCK`], blocks added in f64.
+/// `Σ f(v)` over `v` in the lanes of [`lane_sum_pairs`].
 #[inline(always)]
 fn lane_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f64 {
-    let mut total = 0.0f64;
-    for block in v.chunks(BLOCK) {
-        let mut acc = [0.0f32; 8];
-        let mut it = block.chunks_exact(8);
-        for c in &mut it {
-            let c: &[f32; 8] = c.try_into().expect("chunks_exact(8)");
-            for j in 0..8 {
-                acc[j] += f(c[j]);
-            }
-        }
-        let tail: f32 = it.remainder().iter().map(|&v| f(v)).sum();
-        total += f64::from(acc.iter().sum::<f32>() + tail);
-    }
-    total
+    lane_sum_pairs(v, v, |a, _| f(a))
 }
 
-/// `Σ f(a, b)` over `a` and `b` (same length) in the lanes of [`lane_sum`].
+/// `Σ f(a, b)` over `a` and `b` (same length): eight f32 lanes per block of [`BLOCK`], blocks
+/// added in f64.
 #[inline(always)]
 fn lane_sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     let mut total = 0.0f64;
