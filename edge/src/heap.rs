@@ -42,8 +42,9 @@ mod tests {
         }
         // A block far above glibc's largest mmap threshold, freed and asked for again.
         let faults = || {
-            // SAFETY: getrusage writes the struct it is given.
+            // SAFETY: rusage is plain integers, for which all-zero bytes are a valid value.
             let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: getrusage only writes the struct it is given, which lives to the end.
             unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) };
             u.ru_minflt
         };
