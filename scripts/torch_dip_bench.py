@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch side of `cargo bench -p edge --bench dip`: times forward, backward and one whole Adam
+"""PyTorch side of `cargo bench -p engine --bench dip`: times forward, backward and one whole Adam
 step of the reference TV-DIP skip network (tv-dip.md section 3) on the CPU (or a CUDA device,
 --device cuda:N) and prints one JSON line with milliseconds per phase and the peak memory: the
 process's resident memory (VmHWM) on the CPU, the device memory in use (total - free, sampled

@@ -868,7 +868,7 @@ impl EdgeConfig {
             ));
         }
         if let Some(key) = &self.firmware.public_key
-            && crate::firmware::parse_public_key(key).is_err()
+            && formats::firmware::parse_public_key(key).is_err()
         {
             return Err(ConfigError::invalid(
                 "firmware.public_key",

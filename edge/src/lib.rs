@@ -1,8 +1,4 @@
 //! dipnuc edge library: everything the `dipnuc-edge` daemon runs on the board.
-pub mod imageio;
-pub mod kernels;
-pub mod nuc;
-
 pub mod config;
 pub mod correct;
 pub mod daemon;
@@ -10,12 +6,10 @@ pub mod events;
 pub mod firmware;
 pub mod frame;
 pub mod gpio;
-pub mod heap;
 pub mod link;
 pub mod log_forward;
 pub mod outputs;
 pub mod pattern_cache;
-pub mod pattern_file;
 pub mod refit;
 pub mod roughness;
 pub mod service;

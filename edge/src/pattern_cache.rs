@@ -2,14 +2,12 @@
 //! frame path take no lock, `arc-swap`), persisted so that a power cut never leaves a broken
 //! file (temp file + fsync + rename + fsync of the folder; CRC in the file), reloaded at start.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
 
-use crate::pattern_file::{PatternFileError, StoredPattern};
+use formats::pattern::{PatternFileError, StoredPattern};
 
 /// Why a pattern could not be loaded or saved.
 #[derive(Debug, thiserror::Error)]
@@ -59,35 +57,10 @@ pub fn load_pattern(path: &Path) -> Result<StoredPattern, PatternError> {
 /// Writes a pattern file atomically: after a crash at any point the path holds either the
 /// previous complete file or the new complete file.
 pub fn save_pattern(path: &Path, pattern: &StoredPattern) -> Result<(), PatternError> {
-    let io = |source| PatternError::Io {
+    formats::atomic::write_atomically(path, &pattern.encode()).map_err(|source| PatternError::Io {
         path: path.into(),
         source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "pattern".into());
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let bytes = pattern.encode();
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io)?;
-        f.write_all(&bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
-    std::fs::rename(&tmp, path).map_err(io)?;
-    // The rename is durable only once the folder entry is on disk.
-    File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
-    Ok(())
+    })
 }
 
 /// The pattern in use, shared by the capture loop (reader), the refit worker and the link
@@ -161,7 +134,7 @@ impl PatternCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pattern_file::PatternMeta;
+    use formats::pattern::PatternMeta;
 
     fn pat(w: u32, h: u32, v: f32) -> StoredPattern {
         StoredPattern {

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use edge::pattern_cache::{load_pattern, save_pattern};
-use edge::pattern_file::{PatternMeta, StoredPattern};
+use formats::pattern::{PatternMeta, StoredPattern};
 
 const W: u32 = 640;
 const H: u32 = 512;

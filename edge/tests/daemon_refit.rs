@@ -10,12 +10,12 @@ use arc_swap::ArcSwap;
 use edge::config::{EdgeConfig, FitSection};
 use edge::events::{DaemonEvent, EventBus, FitEnd};
 use edge::frame::RawFrame;
-use edge::nuc::{
-    Budget, FitOutcome, FitProgress, FrameSet, Method, NucError, Pattern, PatternEstimator,
-};
 use edge::pattern_cache::PatternCache;
 use edge::refit::{FitRequest, RefitError, RefitScheduler, RefitShared};
 use edge::stats::Stats;
+use engine::nuc::{
+    Budget, FitOutcome, FitProgress, FrameSet, Method, NucError, Pattern, PatternEstimator,
+};
 
 static FITS: AtomicU32 = AtomicU32::new(0);
 

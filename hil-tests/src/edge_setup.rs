@@ -95,7 +95,7 @@ impl EdgeSetup {
         let firmware_key = SigningKey::from_bytes(&[0x5a; 32]);
         config.pattern.store = dir.join("pattern.dnp");
         config.firmware.slots_dir = Some(dir.join("firmware"));
-        config.firmware.public_key = Some(edge::firmware::hex_encode(
+        config.firmware.public_key = Some(formats::firmware::hex_encode(
             firmware_key.verifying_key().as_bytes(),
         ));
         if config.link.tcp.listen.is_none() {

@@ -5,7 +5,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use edge::pattern_file::StoredPattern;
+use formats::pattern::StoredPattern;
 use hil_tests::EdgeSetup;
 use hil_tests::board::{Board, Needs};
 use hil_tests::edge_process::{EdgeProcess, Launch};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use edge::pattern_file::StoredPattern;
+use formats::pattern::StoredPattern;
 use hil_tests::board::{Board, Needs};
 use hil_tests::{EdgeSetup, SerialPair};
 use host::client::{ClientError, Device};

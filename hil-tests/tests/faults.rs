@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use edge::pattern_file::StoredPattern;
+use formats::pattern::StoredPattern;
 use hil_tests::board::{Board, Needs};
 use hil_tests::{EdgeSetup, FaultPlan, FaultProxy};
 use host::client::{ClientError, Device};

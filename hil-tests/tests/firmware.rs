@@ -27,7 +27,7 @@ pub fn wrapper_image(setup: &EdgeSetup, version: &str, size: usize) -> Vec<u8> {
         payload.push(b'x');
     }
     payload.push(b'\n');
-    edge::firmware::sign_image(&payload, version, &setup.firmware_key).expect("signing")
+    formats::firmware::sign_image(&payload, version, &setup.firmware_key).expect("signing")
 }
 
 fn launch(setup: &EdgeSetup) -> EdgeProcess {

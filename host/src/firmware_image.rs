@@ -1,4 +1,4 @@
-//! Host side of the firmware image format defined in `edge::firmware` (payload ‖ Ed25519
+//! Host side of the firmware image format defined in `formats::firmware` (payload ‖ Ed25519
 //! signature ‖ version ‖ length ‖ format ‖ `DNFW`): reading an image's trailer before upload
 //! (so an unsigned or truncated file is refused here, without the device's key), signing a
 //! plain executable, and the key files `dipnuc keygen` writes.
@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
-use edge::firmware::{
+use formats::firmware::{
     FORMAT, MAGIC, TRAILER_LEN, Trailer, TrailerError, hex_encode, parse_signing_key, sign_image,
 };
 

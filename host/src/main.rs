@@ -9,7 +9,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     // The demo and offline processing fit in this process.
-    edge::heap::retain_freed_memory();
+    engine::heap::retain_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

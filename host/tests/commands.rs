@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use edge::pattern_file::StoredPattern;
+use formats::pattern::StoredPattern;
 
 use crate::util::{TestDaemon, fails, json, ok, run};
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use edge::firmware::{Slots, parse_signing_key};
+use edge::firmware::Slots;
+use formats::firmware::parse_signing_key;
 use host::client::{ConnectOptions, Device, FlashEvent, ResumePolicy, Target};
 
 use crate::util::{TOKEN, TestDaemon, dipnuc, fails, json, ok};

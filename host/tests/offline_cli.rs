@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use edge::imageio::{BitDepth, GrayImage, load_gray, save_gray};
+use engine::imageio::{BitDepth, GrayImage, load_gray, save_gray};
 use rand::{Rng, SeedableRng};
 
 const W: usize = 72;

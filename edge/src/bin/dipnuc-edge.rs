@@ -75,7 +75,7 @@ fn init_logging(args: &Args) {
 }
 
 fn main() -> ExitCode {
-    edge::heap::retain_freed_memory();
+    engine::heap::retain_freed_memory();
     let args = Args::parse();
     if args.check_config {
         return match EdgeConfig::load(&args.config) {

@@ -13,11 +13,11 @@ use super::core::{DaemonCore, LatestFrame};
 use crate::correct::Correction;
 use crate::frame::RawFrame;
 use crate::outputs::{LoopbackOutput, SnapshotWriter};
-use crate::pattern_file::StoredPattern;
 use crate::roughness::roughness_u16;
 use crate::service::ServiceWatchdog;
 use crate::source::{FrameSource, SourceError};
 use crate::stats::unix_ms;
+use formats::pattern::StoredPattern;
 
 /// Logs a repeating problem at most once per interval, with the count of those suppressed.
 struct RateLimited {

@@ -16,12 +16,12 @@ use crate::events::EventBus;
 use crate::frame::RawFrame;
 use crate::gpio::{Gpio, GpioError};
 use crate::pattern_cache::{PatternCache, PatternError};
-use crate::pattern_file::StoredPattern;
 use crate::refit::{FitRequest, RefitError, RefitScheduler, RefitStatus};
 use crate::source::SourceInfo;
 use crate::source::sim::SimModel;
 use crate::stats::{LastFit, Stats};
 use crate::system_metrics::{self, CpuLoad};
+use formats::pattern::StoredPattern;
 
 /// The newest frame, raw and corrected (for snapshots over the link).
 #[derive(Debug, Clone)]
@@ -225,13 +225,15 @@ impl DaemonCore {
 
     fn apply_config(&self, new: EdgeConfig) -> bool {
         let persisted = match &self.config_path {
-            Some(path) => match write_atomically(path, new.to_toml_string().as_bytes()) {
-                Ok(()) => true,
-                Err(e) => {
-                    warn!(path = %path.display(), error = %e, "config change applied but not saved");
-                    false
+            Some(path) => {
+                match formats::atomic::write_atomically(path, new.to_toml_string().as_bytes()) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        warn!(path = %path.display(), error = %e, "config change applied but not saved");
+                        false
+                    }
                 }
-            },
+            }
             None => false,
         };
         self.config.store(Arc::new(new));
@@ -315,25 +317,4 @@ impl DaemonCore {
     pub fn reboot_requested(&self) -> bool {
         self.reboot_requested.load(Ordering::Relaxed)
     }
-}
-
-/// Writes a file so that a crash leaves either the old or the new content.
-pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(&dir)?.sync_all()
 }

@@ -8,7 +8,8 @@ use ed25519_dalek::VerifyingKey;
 use tracing::{error, info, warn};
 
 use crate::config::EdgeConfig;
-use crate::firmware::{BootDecision, FirmwareError, SlotState, Slots, parse_public_key};
+use crate::firmware::{BootDecision, FirmwareError, SlotState, Slots};
+use formats::firmware::parse_public_key;
 
 /// Version of this build.
 pub const BUILD_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -92,11 +93,11 @@ impl FirmwareControl {
     /// Checks an image without installing it.
     pub fn verify(&self, image: &[u8]) -> Result<String, FirmwareError> {
         let (slots, key) = self.ready()?;
-        let verified = crate::firmware::verify_image(image, key).map(|v| v.version);
+        let verified = formats::firmware::verify_image(image, key).map(|v| v.version);
         if let Err(e) = &verified {
             let _ = slots.record_error(&e.to_string());
         }
-        verified
+        Ok(verified?)
     }
 
     /// Verifies and installs an image into the inactive slot and makes it active on trial;

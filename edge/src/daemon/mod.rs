@@ -14,7 +14,6 @@
 mod capture;
 mod core;
 mod firmware_control;
-pub(crate) use self::core::write_atomically;
 mod watchdog;
 
 use std::net::SocketAddr;

@@ -17,9 +17,9 @@ use super::transfers::{Transfers, UploadRefused};
 use crate::config::{ConfigError, SourceKind};
 use crate::daemon::{BUILD_VERSION, DaemonCore, TelemetrySnapshot};
 use crate::events::{FitEnd, LogLevel};
-use crate::pattern_file::{PatternMeta, StoredPattern};
 use crate::refit::{FitRequest, RefitError, RefitState};
 use crate::stats::{LastFit, unix_ms};
+use formats::pattern::{PatternMeta, StoredPattern};
 
 /// What a connection has subscribed to; read by its topic sender.
 #[derive(Default)]
@@ -473,7 +473,7 @@ impl Session {
         // The field carries a preset (`fast`, `paper`, `refine`) or a method name.
         let p = preset.trim();
         if !p.is_empty() {
-            if p.parse::<crate::nuc::Method>().is_ok() {
+            if p.parse::<engine::nuc::Method>().is_ok() {
                 req.method = Some(p.to_string());
             } else {
                 req.preset = Some(p.to_string());
@@ -605,7 +605,9 @@ impl Session {
                 });
                 if let Err(e) = self.core.firmware().verify(&bytes) {
                     let code = match e {
-                        crate::firmware::FirmwareError::Signature => NackCode::SignatureInvalid,
+                        crate::firmware::FirmwareError::Image(
+                            formats::firmware::ImageError::Signature,
+                        ) => NackCode::SignatureInvalid,
                         crate::firmware::FirmwareError::NotConfigured(_) => NackCode::Unsupported,
                         _ => NackCode::InvalidValue,
                     };
@@ -640,9 +642,9 @@ fn pattern_meta(p: &StoredPattern, bit_depth: u8) -> ObjectMeta {
 }
 
 /// A pushed pattern: either raw `f32` LE values with width/height in the metadata, or a
-/// complete `.dnp` pattern file (see `pattern_file`).
+/// complete `.dnp` pattern file (see `formats::pattern`).
 fn decode_pushed_pattern(bytes: &[u8], meta: &ObjectMeta) -> Result<StoredPattern, String> {
-    if bytes.starts_with(crate::pattern_file::MAGIC) {
+    if bytes.starts_with(formats::pattern::MAGIC) {
         return StoredPattern::decode(bytes).map_err(|e| e.to_string());
     }
     if meta.encoding != ObjectEncoding::F32Le {

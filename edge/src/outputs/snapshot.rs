@@ -22,9 +22,7 @@ pub fn encode_png16(width: u32, height: u32, data: &[u16]) -> Result<Vec<u8>, St
 /// Writes a 16-bit PNG atomically (temp file + rename).
 pub fn write_png16(path: &Path, width: u32, height: u32, data: &[u16]) -> Result<(), String> {
     let bytes = encode_png16(width, height, data)?;
-    let tmp = path.with_extension("png.tmp");
-    std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    formats::atomic::write_atomically(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 struct Job {

@@ -15,10 +15,10 @@ use super::{ComputeLedger, FrameSetCollector};
 use crate::config::{EdgeConfig, FitSection};
 use crate::events::{DaemonEvent, EventBus, FitEnd};
 use crate::frame::RawFrame;
-use crate::nuc::{self, Budget, FitOutcome, FrameSet, Method, NucError, PatternEstimator};
 use crate::pattern_cache::PatternCache;
-use crate::pattern_file::{PatternMeta, StoredPattern};
 use crate::stats::{LastFit, Stats, unix_ms};
+use engine::nuc::{self, Budget, FitOutcome, FrameSet, Method, NucError, PatternEstimator};
+use formats::pattern::{PatternMeta, StoredPattern};
 
 /// What the scheduler shares with the rest of the daemon.
 #[derive(Clone)]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::{FrameSource, SourceError, SourceInfo, pace_until};
 use crate::config::CameraConfig;
 use crate::frame::RawFrame;
-use crate::imageio::load_gray;
+use engine::imageio::load_gray;
 
 /// A folder of frames played back as a camera.
 pub struct ReplaySource {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use edge::nuc::{Budget, FitConfig, Method};
+use engine::nuc::{Budget, FitConfig, Method};
 
 #[derive(Debug, Clone, Args)]
 pub struct FitArgs {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use edge::pattern_file::StoredPattern;
+use formats::pattern::StoredPattern;
 use serde::Serialize;
 
 use super::connection::ConnectionArgs;

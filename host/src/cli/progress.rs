@@ -3,12 +3,12 @@
 
 use std::ops::ControlFlow;
 
-use edge::nuc::FitProgress;
+use engine::nuc::FitProgress;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub struct FitBar {
     bar: ProgressBar,
-    phase: Option<edge::nuc::Method>,
+    phase: Option<engine::nuc::Method>,
 }
 
 impl FitBar {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use edge::pattern_file::{PatternMeta, StoredPattern};
+use formats::pattern::{PatternMeta, StoredPattern};
 use protocol::client::{Client, PulledObject};
 use protocol::io::FramedStream;
 use protocol::tracker::{RequestTracker, RetryPolicy};
@@ -380,7 +380,7 @@ impl Device {
             }
             .into()
         };
-        if obj.data.starts_with(edge::pattern_file::MAGIC) {
+        if obj.data.starts_with(formats::pattern::MAGIC) {
             return StoredPattern::decode(&obj.data).map_err(|e| bad(e.to_string()));
         }
         let (w, h) = (u32::from(obj.meta.width), u32::from(obj.meta.height));

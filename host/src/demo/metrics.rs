@@ -1,7 +1,7 @@
 //! Frame measurements for the demo, on top of the engine's metrics: PSNR against a clean
 //! frame with the global offset removed, and pattern error with both means removed.
 
-use edge::nuc::metrics;
+use engine::nuc::metrics;
 
 fn mean(v: &[f32]) -> f64 {
     v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len().max(1) as f64

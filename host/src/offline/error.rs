@@ -36,5 +36,7 @@ pub enum OfflineError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Nuc(#[from] edge::nuc::NucError),
+    Image(#[from] engine::imageio::ImageError),
+    #[error(transparent)]
+    Nuc(#[from] engine::nuc::NucError),
 }

@@ -4,8 +4,8 @@
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use edge::nuc::metrics::{psnr, psnr_minmax, roughness, ssim_minmax};
-use edge::nuc::{Budget, FitConfig, FitProgress, Method, estimator};
+use engine::nuc::metrics::{psnr, psnr_minmax, roughness, ssim_minmax};
+use engine::nuc::{Budget, FitConfig, FitProgress, Method, estimator};
 use serde::Serialize;
 
 use super::{OfflineError, load_folder};

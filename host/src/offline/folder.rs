@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use edge::imageio::{BitDepth, GrayImage, list_images, load_gray};
-use edge::nuc::FrameSet;
+use engine::imageio::{BitDepth, GrayImage, list_images, load_gray};
+use engine::nuc::FrameSet;
 
 use super::OfflineError;
 

@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use edge::imageio::{GrayImage, save_gray};
-use edge::nuc::{Budget, FitConfig, FitProgress, Method, estimator};
+use engine::imageio::{GrayImage, save_gray};
+use engine::nuc::{Budget, FitConfig, FitProgress, Method, estimator};
 
 use super::{OfflineError, load_folder};
 

@@ -6,10 +6,10 @@
 //!
 //! Every row runs in a fresh process (this binary re-executes itself; PyTorch in its own
 //! interpreter) so that the peak resident memory (VmHWM) is that row's alone; `est MB` is
-//! `kernels::memory::estimate_fit` for the row, to check the memory cap's estimate. Last line:
+//! `nuc::memory::estimate_fit` for the row, to check the memory cap's estimate. Last line:
 //! `worst ratio: X`, the largest ours/PyTorch ratio of step time or peak memory over all rows.
 //!
-//! `cargo bench -p edge --bench dip`. Environment:
+//! `cargo bench -p engine --bench dip`. Environment:
 //! * `DIP_BENCH_ROWS`: comma-separated `HxWxC` rows, or `all` (adds 512x640x128: minutes per
 //!   step and many GB here). Default: 120x160x32,120x160x128,256x320x32,256x320x128,512x640x32.
 //! * `DIP_BENCH_STEPS`: timed steps per row after one warm-up step (default 3; medians reported).
@@ -30,10 +30,10 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use candle_nn::{Optimizer, ParamsAdamW};
-use edge::kernels::adam::Adam;
-use edge::nuc::device::DeviceSpec;
-use edge::nuc::tv::TvLoss;
-use edge::nuc::{SkipConfig, SkipNet};
+use engine::kernels::adam::Adam;
+use engine::nuc::device::DeviceSpec;
+use engine::nuc::tv::TvLoss;
+use engine::nuc::{SkipConfig, SkipNet};
 use rand::{Rng, SeedableRng};
 
 const DEFAULT_ROWS: &str = "120x160x32,120x160x128,256x320x32,256x320x128,512x640x32";
@@ -75,7 +75,7 @@ struct Figures {
     bwd: f64,
     step: f64,
     peak: u64,
-    /// `kernels::memory::estimate_fit` for the row (ours only; 0 for PyTorch).
+    /// `nuc::memory::estimate_fit` for the row (ours only; 0 for PyTorch).
     estimate: u64,
 }
 
@@ -117,7 +117,7 @@ fn device_memory_in_use(dev: &Device) -> anyhow::Result<u64> {
 
 /// Our side of one row, in this process.
 fn measure_ours(row: Row, steps: usize, device: &str) -> anyhow::Result<Figures> {
-    let dev = edge::nuc::device::open_device(device)?;
+    let dev = engine::nuc::device::open_device(device)?;
     let cfg = SkipConfig {
         channels_down: row.c,
         channels_up: row.c,
@@ -147,7 +147,7 @@ fn measure_ours(row: Row, steps: usize, device: &str) -> anyhow::Result<Figures>
         dev.synchronize()?;
         let t0 = Instant::now();
         // The fit's perturbation of z (nuc::fit).
-        let input = edge::kernels::noise::perturbed(&z, 3e-5, rng.r#gen())?;
+        let input = engine::kernels::noise::perturbed(&z, 3e-5, rng.r#gen())?;
         let loss = loss_fn.loss(&net.forward(&input, row.h, row.w)?)?;
         dev.synchronize()?;
         let t1 = Instant::now();
@@ -174,7 +174,7 @@ fn measure_ours(row: Row, steps: usize, device: &str) -> anyhow::Result<Figures>
         } else {
             peak_device
         },
-        estimate: edge::kernels::memory::estimate_fit(&cfg, row.h, row.w, n as u64).total(),
+        estimate: engine::nuc::memory::estimate_fit(&cfg, row.h, row.w, n as u64).total(),
     })
 }
 
@@ -308,12 +308,12 @@ fn faster(kept: Option<Figures>, new: Figures) -> Figures {
 }
 
 fn main() -> anyhow::Result<()> {
-    // As the programs that fit do (edge::heap).
-    edge::heap::retain_freed_memory();
+    // As the programs that fit do (engine::heap).
+    engine::heap::retain_freed_memory();
     let steps = env_usize("DIP_BENCH_STEPS", 3).max(1);
     let rounds = env_usize("DIP_BENCH_ROUNDS", 2).max(1);
     let device = std::env::var("DIP_BENCH_DEVICE").unwrap_or_else(|_| "cpu".into());
-    let on_cpu = edge::nuc::device::parse_device(&device)? == DeviceSpec::Cpu;
+    let on_cpu = engine::nuc::device::parse_device(&device)? == DeviceSpec::Cpu;
     if let Ok(name) = std::env::var(CHILD_ENV) {
         let row = Row::parse(&name).map_err(anyhow::Error::msg)?;
         let f = measure_ours(row, steps, &device)?;

@@ -17,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use super::budget::BudgetClock;
 use super::config::FitConfig;
 use super::device::open_device;
+use super::memory;
 use super::net::SkipNet;
 use super::schedule::{ScheduleKind, StepSchedule};
 use super::tv::TvLoss;
@@ -24,7 +25,6 @@ use super::{
     Budget, FitOutcome, FitProgress, FrameSet, Method, NucError, Pattern, PatternEstimator, cptv,
 };
 use crate::kernels::adam::Adam;
-use crate::kernels::memory;
 
 /// Smallest side the network is fitted at.
 const MIN_FIT_SIDE: usize = 8;

@@ -5,7 +5,7 @@ mod common;
 
 use candle_core::{Device, Tensor, Var};
 use common::{assert_fd_grad, max_diff};
-use edge::kernels::conv2d_reflect;
+use engine::kernels::conv2d_reflect;
 
 fn reflect_dim(x: &Tensor, dim: usize, pad: usize) -> Tensor {
     let n = x.dim(dim).unwrap();

@@ -5,7 +5,7 @@ mod common;
 
 use candle_core::{Device, Tensor, Var};
 use common::{assert_fd_grad, max_diff};
-use edge::kernels::{batch_norm_lrelu, upsample2x_bilinear};
+use engine::kernels::{batch_norm_lrelu, upsample2x_bilinear};
 
 /// BatchNorm (batch statistics, biased variance) then LeakyReLU from candle's generic ops.
 fn reference_bn(x: &Tensor, g: &Tensor, b: &Tensor, slope: f64) -> Tensor {

@@ -43,7 +43,7 @@ pub enum NucError {
     UnknownPreset(String),
     /// The fit would need more memory than `max_memory_mb` allows.
     #[error(transparent)]
-    MemoryCap(#[from] crate::kernels::memory::MemoryCapExceeded),
+    MemoryCap(#[from] super::memory::MemoryCapExceeded),
     /// A configuration value out of range or inconsistent.
     #[error("invalid configuration: `{key}`: {reason}")]
     Config { key: String, reason: String },
@@ -63,9 +63,9 @@ pub enum NucError {
         #[source]
         source: std::io::Error,
     },
-    /// An image could not be decoded, encoded or is of an unsupported kind.
-    #[error("{path}: {reason}")]
-    Image { path: PathBuf, reason: String },
+    /// A frame file could not be read or written.
+    #[error(transparent)]
+    Image(#[from] crate::imageio::ImageError),
     /// The tensor backend failed.
     #[error("tensor backend: {0}")]
     Candle(#[from] candle_core::Error),

@@ -6,10 +6,10 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use edge::nuc::metrics::psnr;
-use edge::nuc::net::SkipConfig;
-use edge::nuc::schedule::ScheduleKind;
-use edge::nuc::{Budget, FitConfig, FrameSet, Method, PatternEstimator, estimator};
+use engine::nuc::metrics::psnr;
+use engine::nuc::net::SkipConfig;
+use engine::nuc::schedule::ScheduleKind;
+use engine::nuc::{Budget, FitConfig, FrameSet, Method, PatternEstimator, estimator};
 use rand::{Rng, SeedableRng};
 
 const W: usize = 80;
@@ -54,7 +54,7 @@ fn synthetic_with(n: usize, seed: u64, blob_amp: f32) -> (Vec<Vec<f32>>, Vec<f32
     (clean, pattern, FrameSet::new(W, H, noisy).unwrap())
 }
 
-fn mean_psnr(frames: &FrameSet, clean: &[Vec<f32>], pattern: Option<&edge::nuc::Pattern>) -> f64 {
+fn mean_psnr(frames: &FrameSet, clean: &[Vec<f32>], pattern: Option<&engine::nuc::Pattern>) -> f64 {
     let mut s = 0.0;
     for (f, c) in frames.frames().iter().zip(clean) {
         let corrected = match pattern {
@@ -87,7 +87,7 @@ fn small_config() -> FitConfig {
         // 64×80 is a quarter of the reference's 256×320.
         k_scale: 0.25,
         compress_schedule: true,
-        adam: edge::nuc::config::AdamConfig {
+        adam: engine::nuc::config::AdamConfig {
             lr: 2e-2,
             ..FitConfig::paper().adam
         },
@@ -95,7 +95,7 @@ fn small_config() -> FitConfig {
     }
 }
 
-fn go(est: &mut dyn PatternEstimator, set: &FrameSet, budget: &Budget) -> edge::nuc::FitOutcome {
+fn go(est: &mut dyn PatternEstimator, set: &FrameSet, budget: &Budget) -> engine::nuc::FitOutcome {
     est.estimate(set, budget, &mut |_| ControlFlow::Continue(()))
         .unwrap()
 }
@@ -217,9 +217,9 @@ fn checked_config() -> FitConfig {
 fn cp_tv_and_checked_tv_dip(
     set: &FrameSet,
 ) -> (
-    edge::nuc::FitOutcome,
+    engine::nuc::FitOutcome,
     Box<dyn PatternEstimator>,
-    edge::nuc::FitOutcome,
+    engine::nuc::FitOutcome,
 ) {
     let mut cp = estimator(Method::CpTv, &checked_config()).unwrap();
     let cp_out = go(cp.as_mut(), set, &Budget::default());
@@ -327,7 +327,7 @@ fn memory_cap_refuses_before_the_fit_starts() {
             ControlFlow::Continue(())
         })
         .unwrap_err();
-    assert!(matches!(e, edge::nuc::NucError::MemoryCap(_)), "{e}");
+    assert!(matches!(e, engine::nuc::NucError::MemoryCap(_)), "{e}");
     assert!(e.to_string().contains("memory cap of 256 MiB"), "{e}");
     assert_eq!(steps, 0, "refused before any work");
     // The small test network on the small set fits easily under the same cap.

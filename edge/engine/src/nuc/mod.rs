@@ -18,6 +18,7 @@ mod estimator;
 pub mod fit;
 mod frames;
 pub mod layers;
+pub mod memory;
 mod method;
 pub mod metrics;
 pub mod net;

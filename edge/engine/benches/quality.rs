@@ -14,9 +14,9 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use edge::imageio::{list_images, load_gray};
-use edge::nuc::metrics::{psnr_ls, psnr_minmax, ssim_minmax};
-use edge::nuc::{Budget, FitConfig, FrameSet, Method, Pattern, estimator};
+use engine::imageio::{list_images, load_gray};
+use engine::nuc::metrics::{psnr_ls, psnr_minmax, ssim_minmax};
+use engine::nuc::{Budget, FitConfig, FrameSet, Method, Pattern, estimator};
 
 const SETS: [&str; 12] = [
     "fpn_f05",
@@ -60,7 +60,7 @@ fn fit(
     cfg: &FitConfig,
     frames: &FrameSet,
     budget: &Budget,
-) -> (edge::nuc::FitOutcome, f64) {
+) -> (engine::nuc::FitOutcome, f64) {
     let mut est = estimator(method, cfg).unwrap();
     let t = Instant::now();
     let out = est
@@ -109,7 +109,7 @@ fn score(
 }
 
 fn main() {
-    edge::heap::retain_freed_memory();
+    engine::heap::retain_freed_memory();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/dip4ir");
     let human = root.join("data/human");
     if !human.join("images_clean").is_dir() {

@@ -5,9 +5,9 @@
 //! The activation count follows the ops of [`crate::nuc::SkipNet`] with this module's kernels:
 //! every conv → BatchNorm → LeakyReLU branch keeps [`ACTIVATIONS_PER_BRANCH`] tensors of its
 //! output size for the backward pass; the figures were checked against the peak resident memory
-//! that `cargo bench -p edge --bench dip` measures (it prints both).
+//! that `cargo bench -p engine --bench dip` measures (it prints both).
 
-use crate::nuc::SkipConfig;
+use super::SkipConfig;
 
 /// Tensors of a branch's output size kept alive from the forward to the backward pass: the
 /// conv output and the output of the fused BatchNorm + LeakyReLU op

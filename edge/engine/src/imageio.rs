@@ -5,7 +5,20 @@ use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, ImageBuffer, Luma};
 
-use crate::nuc::NucError;
+/// Why a frame could not be read, written or listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The image could not be decoded or encoded, or is of an unsupported kind.
+    #[error("{path}: {reason}")]
+    Image { path: PathBuf, reason: String },
+}
 
 /// Bits per sample of a stored image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +67,8 @@ impl GrayImage {
 /// File extensions read as frames.
 pub const IMAGE_EXTENSIONS: [&str; 5] = ["png", "tif", "tiff", "jpg", "jpeg"];
 
-fn err(path: &Path, reason: impl Into<String>) -> NucError {
-    NucError::Image {
+fn err(path: &Path, reason: impl Into<String>) -> ImageError {
+    ImageError::Image {
         path: path.to_path_buf(),
         reason: reason.into(),
     }
@@ -68,14 +81,14 @@ fn is_jpeg(path: &Path) -> bool {
 }
 
 /// Loads a grey frame.
-pub fn load_gray(path: &Path) -> Result<GrayImage, NucError> {
+pub fn load_gray(path: &Path) -> Result<GrayImage, ImageError> {
     let img = image::ImageReader::open(path)
-        .map_err(|source| NucError::Io {
+        .map_err(|source| ImageError::Io {
             path: path.to_path_buf(),
             source,
         })?
         .with_guessed_format()
-        .map_err(|source| NucError::Io {
+        .map_err(|source| ImageError::Io {
             path: path.to_path_buf(),
             source,
         })?
@@ -162,7 +175,7 @@ pub fn load_gray(path: &Path) -> Result<GrayImage, NucError> {
 }
 
 /// Saves a grey frame; the format follows the extension (PNG, TIFF, or JPEG for 8 bits).
-pub fn save_gray(path: &Path, img: &GrayImage) -> Result<(), NucError> {
+pub fn save_gray(path: &Path, img: &GrayImage) -> Result<(), ImageError> {
     if img.data.len() != img.width * img.height {
         return Err(err(path, "image buffer does not match its size"));
     }
@@ -191,14 +204,14 @@ pub fn save_gray(path: &Path, img: &GrayImage) -> Result<(), NucError> {
 
 /// The frame files of a folder (by extension), sorted by name with numbers in natural order
 /// (`2.png` before `10.png`).
-pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, NucError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| NucError::Io {
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, ImageError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| ImageError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
     let mut files = Vec::new();
     for e in rd {
-        let e = e.map_err(|source| NucError::Io {
+        let e = e.map_err(|source| ImageError::Io {
             path: dir.to_path_buf(),
             source,
         })?;

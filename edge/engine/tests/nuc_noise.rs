@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use edge::imageio::load_gray;
-use edge::nuc::noise::{lpn_pattern, noisy_u8};
+use engine::imageio::load_gray;
+use engine::nuc::noise::{lpn_pattern, noisy_u8};
 
 fn data() -> Option<PathBuf> {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/dip4ir/data");

@@ -1,8 +1,7 @@
 //! Hand-written CPU kernels for fitting the skip network, as differentiable candle ops:
 //! reflect-padded convolutions on GEMM ([`conv2d_reflect`]), batch-statistics BatchNorm fused
 //! with LeakyReLU ([`batch_norm_lrelu`]), bilinear ×2 upsampling ([`upsample2x_bilinear`]),
-//! the perturbation of the network input ([`noise`]), a fused Adam step ([`adam`]), and the
-//! memory estimate of a fit ([`memory`]). Each op works on f32 CPU tensors; callers fall back
+//! the perturbation of the network input ([`noise`]), and a fused Adam step ([`adam`]). Each op works on f32 CPU tensors; callers fall back
 //! to candle's generic ops on other devices (see [`is_fast_path`]). Element-wise loops run
 //! under AVX2 where the CPU has it ([`simd`]).
 
@@ -11,7 +10,6 @@ pub mod batchnorm;
 pub mod conv;
 mod cpu;
 pub mod gemm;
-pub mod memory;
 pub mod noise;
 pub mod simd;
 pub mod upsample;
