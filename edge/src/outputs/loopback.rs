@@ -14,7 +14,7 @@ pub struct LoopbackOutput {
 
 impl LoopbackOutput {
     /// Opens `path` and sets its output format to `width × height` Y16.
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", feature = "v4l2"))]
     pub fn open(path: &Path, width: u32, height: u32) -> Result<LoopbackOutput, String> {
         use v4l::video::Output;
         let dev = v4l::Device::with_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -40,10 +40,13 @@ impl LoopbackOutput {
         })
     }
 
-    /// V4L2 exists only on Linux.
-    #[cfg(not(target_os = "linux"))]
+    /// V4L2 exists only on Linux, and only in a build with the `v4l2` feature.
+    #[cfg(not(all(target_os = "linux", feature = "v4l2")))]
     pub fn open(path: &Path, _width: u32, _height: u32) -> Result<LoopbackOutput, String> {
-        Err(format!("{}: V4L2 loopback needs Linux", path.display()))
+        Err(format!(
+            "{}: V4L2 loopback needs Linux and a dipnuc-edge built with the `v4l2` feature",
+            path.display()
+        ))
     }
 
     /// Writes one frame.

@@ -7,7 +7,7 @@
 
 pub mod replay;
 pub mod sim;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "v4l2"))]
 pub mod v4l2;
 
 use std::time::Duration;
@@ -64,15 +64,15 @@ pub fn open_source(cfg: &CameraConfig) -> Result<Box<dyn FrameSource>, SourceErr
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "v4l2"))]
 fn open_v4l2(cfg: &CameraConfig) -> Result<Box<dyn FrameSource>, SourceError> {
     Ok(Box::new(v4l2::V4l2Source::open(cfg)?))
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(all(target_os = "linux", feature = "v4l2")))]
 fn open_v4l2(_cfg: &CameraConfig) -> Result<Box<dyn FrameSource>, SourceError> {
     Err(SourceError::Open(
-        "V4L2 capture exists only on Linux".into(),
+        "V4L2 capture needs Linux and a dipnuc-edge built with the `v4l2` feature".into(),
     ))
 }
 
