@@ -11,6 +11,7 @@ use super::error::Nack;
 use super::firmware::FirmwareState;
 use super::fit::FitStatus;
 use super::info::DeviceInfo;
+use super::stream::StreamOpened;
 use super::telemetry::Telemetry;
 use crate::handshake::Hello;
 
@@ -108,6 +109,8 @@ pub enum Response {
         /// Device monotonic clock, milliseconds since the daemon started.
         device_monotonic_ms: u64,
     },
+    /// Answer to `FrameSubscribe`: the frame stream is open.
+    StreamOpened(StreamOpened),
 }
 
 impl Response {
@@ -130,6 +133,7 @@ impl Response {
             Response::BulkProgress { .. } => "bulk-progress",
             Response::FirmwareState(_) => "firmware-state",
             Response::TimeSync { .. } => "time-sync",
+            Response::StreamOpened(_) => "stream-opened",
         }
     }
 
