@@ -31,6 +31,8 @@ pub const OPTIONAL_KEYS: &[&str] = &[
     "gpio.led_pin",
     "firmware.public_key",
     "firmware.slots_dir",
+    "metrics.listen",
+    "discovery.instance",
 ];
 
 /// A configuration problem. Every variant names the key (dotted path) it is about.
@@ -122,6 +124,12 @@ pub struct EdgeConfig {
     pub watchdog: WatchdogConfig,
     /// Firmware update (A/B slots).
     pub firmware: FirmwareConfig,
+    /// Prometheus metrics endpoint.
+    pub metrics: MetricsConfig,
+    /// mDNS/DNS-SD announcement.
+    pub discovery: DiscoveryConfig,
+    /// Limits of the frame stream recordings use.
+    pub recording: RecordingConfig,
 }
 
 /// Device identity, reported in `Hello` and `Info`.
@@ -620,6 +628,90 @@ impl Default for FirmwareConfig {
     }
 }
 
+// --- Fleet: metrics endpoint, discovery, recording limits ---
+
+/// The Prometheus metrics endpoint (OpenMetrics text at `http://<listen>/metrics`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Listen address, e.g. `127.0.0.1:7701` (loopback: scraped by a Prometheus on the board)
+    /// or `0.0.0.0:7701`; port 0 picks a free port. None = no endpoint (the default).
+    pub listen: Option<String>,
+}
+
+/// Announcing the device on the local network over mDNS/DNS-SD as `_dipnuc._tcp`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscoveryConfig {
+    /// Announce the TCP link (needs `link.tcp.listen`). Off unless configured; the packaged
+    /// `/etc/dipnuc/edge.toml` turns it on.
+    pub enabled: bool,
+    /// DNS-SD instance name (at most 63 bytes); default the device id.
+    pub instance: Option<String>,
+}
+
+/// Limits of the frame stream (`dipnuc record`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// Highest rate one stream may ask for, frames per second.
+    #[serde(serialize_with = "short_f32")]
+    pub max_fps: f32,
+    /// Most frame streams open at once (over all links).
+    pub max_streams: usize,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            max_fps: 30.0,
+            max_streams: 2,
+        }
+    }
+}
+
+impl EdgeConfig {
+    /// Checks the fleet sections; the error names the first bad key.
+    fn validate_fleet(&self) -> Result<(), ConfigError> {
+        if let Some(listen) = &self.metrics.listen
+            && listen.parse::<SocketAddr>().is_err()
+        {
+            return Err(ConfigError::invalid(
+                "metrics.listen",
+                format!("{listen:?} is not an address like 127.0.0.1:7701"),
+            ));
+        }
+        if self.discovery.enabled && self.link.tcp.listen.is_none() {
+            return Err(ConfigError::invalid(
+                "discovery.enabled",
+                "announces the TCP link: set link.tcp.listen too",
+            ));
+        }
+        if let Some(name) = &self.discovery.instance
+            && (name.is_empty() || name.len() > 63 || name.contains('.'))
+        {
+            return Err(ConfigError::invalid(
+                "discovery.instance",
+                "must be 1 to 63 bytes without dots",
+            ));
+        }
+        let r = &self.recording;
+        if !(r.max_fps > 0.0 && r.max_fps <= 1000.0) {
+            return Err(ConfigError::invalid(
+                "recording.max_fps",
+                "must be > 0 and <= 1000",
+            ));
+        }
+        if !(1..=16).contains(&r.max_streams) {
+            return Err(ConfigError::invalid(
+                "recording.max_streams",
+                "must be 1..=16",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl EdgeConfig {
     /// Loads a config file, merges its profiles underneath, and validates it.
     pub fn load(path: &Path) -> Result<EdgeConfig, ConfigError> {
@@ -875,7 +967,7 @@ impl EdgeConfig {
                 "must be 64 hex digits (an Ed25519 public key)",
             ));
         }
-        Ok(())
+        self.validate_fleet()
     }
 
     /// The value at a dotted key as TOML literal text (`8192`, `"cp-tv"`, `[[1, 2]]`).

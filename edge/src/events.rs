@@ -56,6 +56,8 @@ pub enum DaemonEvent {
     FitDone {
         /// Fit number.
         fit_id: u32,
+        /// Method that ran (`cp-tv`, `tv-dip`, `colmean`), or was to run.
+        method: String,
         /// Outcome.
         outcome: FitEnd,
         /// Final loss.

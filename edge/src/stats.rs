@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::histogram::{AtomicHistogram, FRAME_LATENCY_BOUNDS_S};
+
 /// An `f32` stored in an `AtomicU32`; NaN means "none".
 #[derive(Debug)]
 pub struct AtomicF32(AtomicU32);
@@ -68,6 +70,10 @@ pub struct Stats {
     pub last_fit: Mutex<Option<LastFit>>,
     /// Id of the running fit (0 = none).
     pub running_fit: AtomicU32,
+    /// Capture-to-corrected latency of every frame, seconds.
+    pub frame_latency: AtomicHistogram,
+    /// Link connections open now (TCP and serial).
+    pub link_clients: AtomicU64,
 }
 
 impl Default for Stats {
@@ -85,6 +91,8 @@ impl Default for Stats {
             fit_seconds_last_hour: AtomicF32::none(),
             last_fit: Mutex::new(None),
             running_fit: AtomicU32::new(0),
+            frame_latency: AtomicHistogram::new(FRAME_LATENCY_BOUNDS_S),
+            link_clients: AtomicU64::new(0),
         }
     }
 }

@@ -14,6 +14,7 @@ use super::firmware_control::FirmwareControl;
 use crate::config::{ConfigError, EdgeConfig};
 use crate::events::EventBus;
 use crate::frame::RawFrame;
+use crate::frame_topic::FrameHub;
 use crate::gpio::{Gpio, GpioError};
 use crate::pattern_cache::{PatternCache, PatternError};
 use crate::refit::{FitRequest, RefitError, RefitScheduler, RefitStatus};
@@ -78,7 +79,7 @@ pub struct ConfigChange {
 
 /// Sections applied live; the others (camera, link, device, pattern, gpio, watchdog,
 /// firmware, profiles) are stored and take effect after a restart.
-const LIVE_SECTIONS: &[&str] = &["correction", "fit", "outputs"];
+const LIVE_SECTIONS: &[&str] = &["correction", "fit", "outputs", "recording"];
 
 /// Shared state of a running daemon.
 pub struct DaemonCore {
@@ -100,6 +101,7 @@ pub struct DaemonCore {
     pub(crate) cpu: CpuLoad,
     pub(crate) time_offset_ms: Mutex<Option<i64>>,
     pub(crate) started: Instant,
+    pub(crate) frames: FrameHub,
 }
 
 impl DaemonCore {
@@ -135,6 +137,7 @@ impl DaemonCore {
             cpu: CpuLoad::default(),
             time_offset_ms: Mutex::new(None),
             started: Instant::now(),
+            frames: FrameHub::default(),
         }
     }
 
@@ -217,7 +220,9 @@ impl DaemonCore {
             || new.pattern != old.pattern
             || new.gpio != old.gpio
             || new.watchdog != old.watchdog
-            || new.firmware != old.firmware;
+            || new.firmware != old.firmware
+            || new.metrics != old.metrics
+            || new.discovery != old.discovery;
         self.apply_config(new);
         info!(needs_restart, "configuration imported");
         Ok(needs_restart)
@@ -284,6 +289,16 @@ impl DaemonCore {
             capture_restarts: s.capture_restarts.load(Ordering::Relaxed),
             uptime_s: s.uptime_s(),
         }
+    }
+
+    /// The frame streams (recordings).
+    pub fn frame_streams(&self) -> &FrameHub {
+        &self.frames
+    }
+
+    /// When the daemon started.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// Firmware update control.

@@ -1,5 +1,6 @@
 //! The running daemon: [`Daemon::start`] opens the source, loads the stored pattern, starts
-//! the frame loop, the capture watchdog, the refit scheduler and the link servers, and returns
+//! the frame loop, the capture watchdog, the refit scheduler, the link servers, the metrics
+//! endpoint and the mDNS announcement (when configured), and returns
 //! a [`DaemonHandle`]; [`DaemonHandle::shutdown`] stops them in order (frames first, then the
 //! link, then the fit — aborted — and any pattern save in progress is finished).
 //!
@@ -30,6 +31,7 @@ pub use self::capture::CaptureBeat;
 pub use self::core::{ConfigChange, DaemonCore, LatestFrame, TelemetrySnapshot};
 pub use self::firmware_control::{BUILD_VERSION, FirmwareControl};
 use crate::config::{ConfigError, EdgeConfig, SourceKind};
+use crate::discovery::Announcer;
 use crate::events::EventBus;
 use crate::pattern_cache::PatternCache;
 use crate::refit::{EstimatorFactory, RefitScheduler, RefitShared, build_estimator};
@@ -185,6 +187,8 @@ impl Daemon {
             capture: Some(capture),
             beat,
             tcp_addr: None,
+            metrics_addr: None,
+            announcer: None,
         };
         if let Err(e) = handle.start_links() {
             handle.stop_threads();
@@ -203,6 +207,8 @@ pub struct DaemonHandle {
     capture: Option<JoinHandle<()>>,
     beat: Arc<CaptureBeat>,
     tcp_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    announcer: Option<Announcer>,
 }
 
 impl DaemonHandle {
@@ -210,7 +216,27 @@ impl DaemonHandle {
         let (tcp_addr, threads) = crate::link::start_servers(&self.core)?;
         self.tcp_addr = tcp_addr;
         self.threads.extend(threads);
+        let cfg = self.core.config();
+        if let Some(listen) = &cfg.metrics.listen {
+            let (addr, thread) = crate::metrics::start(&self.core, listen)?;
+            self.metrics_addr = Some(addr);
+            self.threads.push(thread);
+        }
+        if cfg.discovery.enabled
+            && let Some(tcp) = self.tcp_addr
+        {
+            // A device that cannot announce itself still works for whoever knows its address.
+            match Announcer::start(&self.core, tcp, self.metrics_addr) {
+                Ok(a) => self.announcer = Some(a),
+                Err(e) => warn!(error = %e, "not announced on the network"),
+            }
+        }
         Ok(())
+    }
+
+    /// The address of the Prometheus endpoint, when `metrics.listen` is set.
+    pub fn local_metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The TCP address the link server listens on (the real port when `:0` was configured).
@@ -246,6 +272,8 @@ impl DaemonHandle {
     }
 
     fn stop_threads(&mut self) {
+        // Withdrawn first: browsers stop listing a device that is going away.
+        self.announcer.take();
         self.core.stop.store(true, Ordering::Relaxed);
         // Every thread checks the stop flag at least every few hundred ms. The first capture
         // thread, once retired by the watchdog (wedged in a driver call), may never return: it

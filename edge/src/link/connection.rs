@@ -12,6 +12,7 @@ use protocol::text::truncate;
 use protocol::{FitDone, FitProgress, LogLine, Packet, Topic};
 use tracing::{debug, info};
 
+use super::frame_sender::send_frames;
 use super::server::{After, Session, Subscriptions, wire_level, wire_outcome, wire_telemetry};
 use super::transfers::Transfers;
 use crate::daemon::DaemonCore;
@@ -36,6 +37,8 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
             .spawn(move || send_topics(&core, &writer, &subs))
     };
     info!(%peer, "link client connected");
+    core.stats().link_clients.fetch_add(1, Ordering::Relaxed);
+    let mut frames: Option<std::thread::JoinHandle<()>> = None;
     let send = |packet: &Packet| -> Result<(), LinkError> {
         writer
             .lock()
@@ -68,6 +71,9 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
         if send(&Packet::Response { id, body: resp }).is_err() || interim_failed {
             break;
         }
+        if frames.is_none() && subs.frames.used() {
+            frames = spawn_frame_sender(&core, &writer, &subs, &peer);
+        }
         if let After::Restart = after {
             // Give the answer a moment to leave before the daemon goes down.
             std::thread::sleep(Duration::from_millis(200));
@@ -78,9 +84,40 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
     if let Ok(t) = topics {
         let _ = t.join();
     }
+    if let Some(t) = frames {
+        let _ = t.join();
+    }
+    core.stats().link_clients.fetch_sub(1, Ordering::Relaxed);
     let stats = reader.stats();
     info!(%peer, packets_in = stats.packets_in, crc_errors = stats.decoder.crc_errors,
           "link client disconnected");
+}
+
+/// Starts the connection's frame sender (on its first `FrameSubscribe`).
+fn spawn_frame_sender<W: Write + Send + 'static>(
+    core: &Arc<DaemonCore>,
+    writer: &Arc<Mutex<FrameWriter<W>>>,
+    subs: &Arc<Subscriptions>,
+    peer: &str,
+) -> Option<std::thread::JoinHandle<()>> {
+    let name = peer.to_string();
+    let (core, writer, subs) = (core.clone(), writer.clone(), subs.clone());
+    let spawned = std::thread::Builder::new()
+        .name("dipnuc-link-frames".into())
+        .spawn(move || {
+            let done = || subs.closed.load(Ordering::Relaxed) || core.stopping();
+            if let Err(e) = send_frames(&subs.frames, &writer, &name, &done) {
+                debug!(peer = %name, error = %e, "frame stream write failed; closing the link");
+                subs.closed.store(true, Ordering::Relaxed);
+            }
+        });
+    match spawned {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "cannot start the frame sender");
+            None
+        }
+    }
 }
 
 fn send_topics<W: Write>(core: &DaemonCore, writer: &Mutex<FrameWriter<W>>, subs: &Subscriptions) {
@@ -147,6 +184,7 @@ fn topic_for(ev: &DaemonEvent, subs: &Subscriptions) -> Option<Topic> {
             steps,
             duration_ms,
             detail,
+            ..
         } if subs.fit_progress.load(Ordering::Relaxed) => Some(Topic::FitDone(FitDone {
             fit_id: *fit_id,
             outcome: wire_outcome(*outcome),

@@ -1,8 +1,10 @@
 //! The link server: the `protocol` crate spoken over TCP (several clients, token-gated) and a
 //! serial port. `server.rs` answers requests, `connection.rs` drives one connection,
-//! `transfers.rs` holds bulk objects, `tcp.rs` and `serial.rs` are the transports.
+//! `transfers.rs` holds bulk objects, `frame_sender.rs` sends a connection's frame stream,
+//! `tcp.rs` and `serial.rs` are the transports.
 
 pub mod connection;
+pub mod frame_sender;
 pub mod serial;
 pub mod server;
 pub mod tcp;

@@ -13,6 +13,7 @@ use protocol::{
 };
 use tracing::{info, warn};
 
+use super::frame_sender::FrameSlot;
 use super::transfers::{Transfers, UploadRefused};
 use crate::config::{ConfigError, SourceKind};
 use crate::daemon::{BUILD_VERSION, DaemonCore, TelemetrySnapshot};
@@ -36,6 +37,8 @@ pub struct Subscriptions {
     pub closed: AtomicBool,
     /// Topics may be sent (handshake and authentication done).
     pub open: AtomicBool,
+    /// The frame stream (`FrameSubscribe`), for the connection's frame sender.
+    pub frames: FrameSlot,
 }
 
 impl Subscriptions {
@@ -418,8 +421,44 @@ impl Session {
                 self.subs.logs.store(logs, Ordering::Relaxed);
                 Response::Ack
             }
+            Request::FrameSubscribe { kind, max_fps } => self.frame_subscribe(kind, max_fps),
+            Request::FrameUnsubscribe => {
+                self.subs.frames.set(None);
+                Response::Ack
+            }
         };
         (r, After::Nothing)
+    }
+
+    fn frame_subscribe(&self, kind: protocol::FrameKind, max_fps: f32) -> Response {
+        let cfg = self.core.config();
+        let limits = &cfg.recording;
+        // This link's earlier stream goes first, so it does not count against the limit.
+        self.subs.frames.set(None);
+        let hub = self.core.frame_streams();
+        match hub.subscribe(kind, max_fps, limits.max_fps, limits.max_streams) {
+            Ok(stream) => {
+                let src = self.core.source_info();
+                let opened = protocol::StreamOpened {
+                    stream_id: stream.id,
+                    kind,
+                    width: src.width.min(u32::from(u16::MAX)) as u16,
+                    height: src.height.min(u32::from(u16::MAX)) as u16,
+                    bit_depth: src.bit_depth,
+                    max_fps: stream.max_fps,
+                };
+                info!(peer = %self.peer, stream = stream.id, ?kind, max_fps = stream.max_fps,
+                      "frame stream opened");
+                self.subs.frames.set(Some(stream));
+                Response::StreamOpened(opened)
+            }
+            Err(e @ crate::frame_topic::StreamRefused::BadRate(_)) => {
+                nack(NackCode::InvalidValue, e.to_string())
+            }
+            Err(e @ crate::frame_topic::StreamRefused::TooMany(_)) => {
+                nack(NackCode::Busy, e.to_string())
+            }
+        }
     }
 
     fn config_value(&self, key: &str, value: &str) -> Response {

@@ -223,6 +223,7 @@ type FitResult = (Box<dyn PatternEstimator>, Result<FitOutcome, NucError>);
 
 struct Job {
     fit_id: u32,
+    method: String,
     reason: String,
     temp: Option<f32>,
     duty: f32,
@@ -334,8 +335,10 @@ impl Worker {
                         let had = self.job.is_some() || self.pending.is_some();
                         self.abort.store(true, Ordering::Relaxed);
                         if let Some(p) = self.pending.take() {
+                            let method = self.planned_method(&p.req);
                             self.publish_done(
                                 p.fit_id,
+                                &method,
                                 FitEnd::Aborted,
                                 0.0,
                                 0,
@@ -536,13 +539,22 @@ impl Worker {
                 }
                 Err(e) => {
                     warn!(fit_id = p.fit_id, error = %e, "cannot build the fit estimator");
-                    self.publish_done(p.fit_id, FitEnd::Failed, 0.0, 0, 0, e.to_string());
+                    self.publish_done(
+                        p.fit_id,
+                        &fit_cfg.method,
+                        FitEnd::Failed,
+                        0.0,
+                        0,
+                        0,
+                        e.to_string(),
+                    );
                     self.last_auto = Some(now);
                     return;
                 }
             }
         }
         let mut est = self.estimator.take().expect("built above");
+        let method = est.method().to_string();
         let b = &fit_cfg.budget;
         let max_steps = p
             .req
@@ -586,6 +598,7 @@ impl Worker {
             .expect("spawn fit thread");
         self.job = Some(Job {
             fit_id,
+            method,
             reason: p.reason,
             temp,
             duty: b.duty_cycle,
@@ -610,6 +623,7 @@ impl Worker {
                 warn!(fit_id = job.fit_id, "fit thread panicked");
                 self.publish_done(
                     job.fit_id,
+                    &job.method,
                     FitEnd::Failed,
                     0.0,
                     0,
@@ -628,6 +642,7 @@ impl Worker {
                 warn!(fit_id = job.fit_id, error = %e, "fit failed");
                 self.publish_done(
                     job.fit_id,
+                    &job.method,
                     FitEnd::Failed,
                     0.0,
                     0,
@@ -646,6 +661,7 @@ impl Worker {
             );
             self.publish_done(
                 job.fit_id,
+                &job.method,
                 FitEnd::Aborted,
                 out.loss,
                 out.steps,
@@ -675,6 +691,7 @@ impl Worker {
             Err(crate::pattern_cache::PatternError::WrongSize { .. }) => {
                 self.publish_done(
                     job.fit_id,
+                    &job.method,
                     FitEnd::Failed,
                     out.loss,
                     out.steps,
@@ -710,6 +727,7 @@ impl Worker {
               duration_ms, reason = %job.reason, "fit done; pattern installed");
         self.publish_done(
             job.fit_id,
+            &job.method,
             FitEnd::Completed,
             out.loss,
             out.steps,
@@ -718,9 +736,18 @@ impl Worker {
         );
     }
 
+    /// The method a pending request will fit with.
+    fn planned_method(&self, req: &FitRequest) -> String {
+        req.method
+            .clone()
+            .unwrap_or_else(|| self.shared.config.load().fit.method.clone())
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn publish_done(
         &mut self,
         fit_id: u32,
+        method: &str,
         outcome: FitEnd,
         loss: f32,
         steps: u32,
@@ -733,6 +760,7 @@ impl Worker {
         }
         self.shared.events.publish(DaemonEvent::FitDone {
             fit_id,
+            method: method.to_string(),
             outcome,
             loss,
             steps,
