@@ -60,7 +60,7 @@ struct KeyValue<'a> {
 }
 
 /// A bare word that is not a TOML literal becomes a TOML string.
-fn as_toml_literal(value: &str) -> String {
+pub fn as_toml_literal(value: &str) -> String {
     let parses = format!("v = {value}").parse::<toml::Table>().is_ok();
     if parses {
         value.to_string()
