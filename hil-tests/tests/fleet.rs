@@ -59,6 +59,7 @@ fn fleet_file(dir: &Path, devices: &[(&str, String)], extra: &str) -> String {
 
 #[test]
 fn fleet_commands_run_on_every_device() {
+    let _alone = crate::util::exclusive();
     let Some(_board) = Board::for_test("fleet_commands", Needs::Sim) else {
         return;
     };
@@ -169,6 +170,7 @@ fn fleet_commands_run_on_every_device() {
 
 #[test]
 fn staged_flash_halts_on_a_device_that_refuses_the_image() {
+    let _alone = crate::util::exclusive();
     let Some(_board) = Board::for_test("fleet_staged_flash", Needs::Sim) else {
         return;
     };

@@ -201,6 +201,7 @@ fn recording_over_tcp_and_serial_has_no_gaps() {
 
 #[test]
 fn recording_rate_over_tcp() {
+    let _alone = crate::util::exclusive();
     let Some(_board) = Board::for_test("record_tcp_rate", Needs::Sim) else {
         return;
     };
