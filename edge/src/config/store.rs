@@ -298,6 +298,21 @@ mod tests {
     }
 
     #[test]
+    fn overrides_that_no_longer_apply_are_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("overrides.toml");
+        // A device-local key (written by hand or by an older build) is never taken from it.
+        std::fs::write(&path, "[firmware]\nslots_dir = \"/tmp/evil\"\n").unwrap();
+        let store = ConfigStore::open(base(), Some(path.clone()));
+        assert_eq!(store.configured(), base());
+        assert!(!path.exists());
+        assert!(
+            dir.path().join("overrides.toml.rejected").exists(),
+            "kept, not lost"
+        );
+    }
+
+    #[test]
     fn an_import_of_an_export_reproduces_the_effective_config() {
         let store = ConfigStore::open(base(), None);
         store.set("correction.offset", "5").unwrap();
