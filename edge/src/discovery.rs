@@ -14,8 +14,6 @@ use std::time::Duration;
 use mdns_sd::{IfKind, ServiceDaemon, ServiceInfo};
 use tracing::{debug, info};
 
-use crate::daemon::DaemonCore;
-
 /// The DNS-SD service type of a dipnuc edge link.
 pub const SERVICE_TYPE: &str = "_dipnuc._tcp.local.";
 
@@ -67,50 +65,52 @@ fn dns_label(s: &str) -> String {
     }
 }
 
+/// What the device announces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Announcement {
+    /// DNS-SD instance name (`discovery.instance`, or the device id).
+    pub instance: String,
+    /// Device id.
+    pub device_id: String,
+    /// Firmware version running.
+    pub firmware: String,
+    /// Board name.
+    pub board: String,
+    /// Camera name.
+    pub camera: String,
+    /// Whether the TCP link asks for the token.
+    pub auth: bool,
+    /// The address the TCP link is bound to.
+    pub tcp: SocketAddr,
+    /// The address the metrics endpoint is bound to, if any.
+    pub metrics: Option<SocketAddr>,
+}
+
 impl Announcer {
-    /// Announces the link at `tcp` (the bound address) with `metrics` (the bound metrics
-    /// address, if any).
-    pub fn start(
-        core: &DaemonCore,
-        tcp: SocketAddr,
-        metrics: Option<SocketAddr>,
-    ) -> Result<Announcer, DiscoveryError> {
-        let cfg = core.config();
-        let instance = cfg
-            .discovery
-            .instance
-            .clone()
-            .unwrap_or_else(|| cfg.device.id.clone());
-        let (_, firmware) = core.firmware().state();
+    /// Announces `a` until the returned announcer is dropped.
+    pub fn start(a: &Announcement) -> Result<Announcer, DiscoveryError> {
         let mut props = vec![
-            (txt::ID, cfg.device.id.clone()),
-            (txt::FIRMWARE, firmware),
-            (txt::BOARD, cfg.device.board.clone()),
-            (txt::CAMERA, cfg.camera.name.clone()),
-            (
-                txt::AUTH,
-                if cfg.link.tcp.token.is_some() {
-                    "1"
-                } else {
-                    "0"
-                }
-                .to_string(),
-            ),
+            (txt::ID, a.device_id.clone()),
+            (txt::FIRMWARE, a.firmware.clone()),
+            (txt::BOARD, a.board.clone()),
+            (txt::CAMERA, a.camera.clone()),
+            (txt::AUTH, if a.auth { "1" } else { "0" }.to_string()),
         ];
-        if let Some(m) = metrics {
+        if let Some(m) = a.metrics {
             props.push((txt::METRICS, m.port().to_string()));
         }
-        let host = format!("{}.local.", dns_label(&instance));
+        let (instance, tcp) = (&a.instance, a.tcp);
+        let host = format!("{}.local.", dns_label(instance));
         let daemon = ServiceDaemon::new()?;
         let ip = tcp.ip();
         let service = if ip.is_unspecified() {
-            ServiceInfo::new(SERVICE_TYPE, &instance, &host, "", tcp.port(), &props[..])?
+            ServiceInfo::new(SERVICE_TYPE, instance, &host, "", tcp.port(), &props[..])?
                 .enable_addr_auto()
         } else {
             // Only where the link is reachable.
             daemon.disable_interface(IfKind::All)?;
             daemon.enable_interface(IfKind::Addr(ip))?;
-            ServiceInfo::new(SERVICE_TYPE, &instance, &host, ip, tcp.port(), &props[..])?
+            ServiceInfo::new(SERVICE_TYPE, instance, &host, ip, tcp.port(), &props[..])?
         };
         let fullname = service.get_fullname().to_string();
         daemon.register(service)?;

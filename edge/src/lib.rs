@@ -11,7 +11,6 @@ pub mod gpio;
 pub mod histogram;
 pub mod link;
 pub mod log_forward;
-pub mod metrics;
 pub mod outputs;
 pub mod pattern_cache;
 pub mod refit;

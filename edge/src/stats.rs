@@ -68,8 +68,6 @@ pub struct Stats {
     pub fit_seconds_last_hour: AtomicF32,
     /// The last completed fit.
     pub last_fit: Mutex<Option<LastFit>>,
-    /// Id of the running fit (0 = none).
-    pub running_fit: AtomicU32,
     /// Capture-to-corrected latency of every frame, seconds.
     pub frame_latency: AtomicHistogram,
     /// Link connections open now (TCP and serial).
@@ -90,7 +88,6 @@ impl Default for Stats {
             cpu_load_pct: AtomicF32::none(),
             fit_seconds_last_hour: AtomicF32::none(),
             last_fit: Mutex::new(None),
-            running_fit: AtomicU32::new(0),
             frame_latency: AtomicHistogram::new(FRAME_LATENCY_BOUNDS_S),
             link_clients: AtomicU64::new(0),
         }

@@ -1,4 +1,4 @@
-//! The frame topic of one connection: takes the frames the [`FrameHub`](crate::frame_topic)
+//! The frame topic of one connection: takes the frames the [`FrameHub`](crate::frame_topic::FrameHub)
 //! queued for this link's stream and sends each as a `FrameStart` header and `FrameData`
 //! chunks, one packet per writer lock so requests are answered in between. This thread is the
 //! one that waits on a slow link; the capture loop only ever finds its queue full and skips.
@@ -42,13 +42,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Sends the stream's frames until `done()` says the connection ended. A write error ends
-/// the connection (the reader notices through `done`).
+/// Sends the stream's frames until `done()` says the connection ended; frames are sent only
+/// while `open()` (the peer passed the handshake and the token gate). A write error ends the
+/// connection (the reader notices through `done`).
 pub fn send_frames<W: Write>(
     slot: &FrameSlot,
     writer: &Mutex<FrameWriter<W>>,
     peer: &str,
     done: &dyn Fn() -> bool,
+    open: &dyn Fn() -> bool,
 ) -> Result<(), LinkError> {
     let mut seen = 0;
     let mut current: Option<FrameStream> = None;
@@ -65,7 +67,9 @@ pub fn send_frames<W: Write>(
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };
-        if let Some(frame) = stream.next(Duration::from_millis(100)) {
+        if let Some(frame) = stream.next(Duration::from_millis(100))
+            && open()
+        {
             send_one(stream.id, &frame, writer)?;
         }
     }

@@ -85,10 +85,16 @@ pub fn run(
             ConfigAction::Set { key, value } => {
                 let literal = as_toml_literal(&value);
                 each(&fleet, &base, parallel, json, &|_, dev| {
-                    let v = dev
+                    let c = dev
                         .config_set(&key, &literal)
                         .with_context(|| format!("config set {key} = {literal}"))?;
-                    Ok((json!({ "key": key, "value": v }), format!("{key} = {v}")))
+                    let value = json!({
+                        "key": key,
+                        "value": c.value.as_str(),
+                        "applies": super::config::applies(c.apply),
+                        "persisted": c.persisted,
+                    });
+                    Ok((value, super::config::describe_change(&c)))
                 })
             }
             _ => anyhow::bail!(

@@ -6,14 +6,14 @@ use postcard_schema::Schema;
 use serde::{Deserialize, Serialize};
 
 use super::bulk::{ChunkData, ObjectKind, ObjectMeta};
-use super::config::{ConfigKey, ConfigText};
+use super::config::{ConfigChange, ConfigKey, ConfigText};
 use super::error::Nack;
 use super::firmware::FirmwareState;
 use super::fit::FitStatus;
+use super::hello::Hello;
 use super::info::DeviceInfo;
 use super::stream::StreamOpened;
 use super::telemetry::Telemetry;
-use crate::handshake::Hello;
 
 /// Capacity of [`Response::InProgress`]'s stage text.
 pub const STAGE_LEN: usize = 32;
@@ -46,7 +46,7 @@ pub enum Response {
     Info(DeviceInfo),
     /// Answer to `GetTelemetry`.
     Telemetry(Telemetry),
-    /// A configuration value (answer to `ConfigGet` and `ConfigSet`).
+    /// A configuration value (answer to `ConfigGet`; secrets read as `"<redacted>"`).
     ConfigValue {
         /// The key.
         key: ConfigKey,
@@ -109,6 +109,9 @@ pub enum Response {
         /// Device monotonic clock, milliseconds since the daemon started.
         device_monotonic_ms: u64,
     },
+    /// Answer to `ConfigSet`: the value now configured, whether it applies live or after a
+    /// restart, and whether it was saved.
+    ConfigChanged(ConfigChange),
     /// Answer to `FrameSubscribe`: the frame stream is open.
     StreamOpened(StreamOpened),
 }
@@ -133,6 +136,7 @@ impl Response {
             Response::BulkProgress { .. } => "bulk-progress",
             Response::FirmwareState(_) => "firmware-state",
             Response::TimeSync { .. } => "time-sync",
+            Response::ConfigChanged(_) => "config-changed",
             Response::StreamOpened(_) => "stream-opened",
         }
     }

@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 
 use self::collector::DaemonCollector;
 use self::fit_tally::FitTally;
-use crate::daemon::{DaemonCore, DaemonError};
+use super::{DaemonCore, DaemonError};
 
 /// Content type of the OpenMetrics text format.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -42,12 +42,15 @@ pub fn start(
     core: &Arc<DaemonCore>,
     listen: &str,
 ) -> Result<(SocketAddr, JoinHandle<()>), DaemonError> {
-    let server = Server::http(listen)
-        .map_err(|e| DaemonError::Link(format!("metrics.listen {listen}: {e}")))?;
+    let refused = |reason: String| DaemonError::Metrics {
+        listen: listen.to_string(),
+        reason,
+    };
+    let server = Server::http(listen).map_err(|e| refused(e.to_string()))?;
     let addr = server
         .server_addr()
         .to_ip()
-        .ok_or_else(|| DaemonError::Link(format!("metrics.listen {listen}: not an IP socket")))?;
+        .ok_or_else(|| refused("not an IP socket".into()))?;
     // Subscribed before the thread starts, so no fit that ends from now on is missed.
     let events = core.events().subscribe(256);
     let fits = Arc::new(Mutex::new(FitTally::default()));

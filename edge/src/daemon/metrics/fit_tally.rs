@@ -39,6 +39,7 @@ impl FitTally {
         else {
             return;
         };
+        let method = method.as_str().to_string();
         *self
             .counts
             .entry((method.clone(), outcome_label(*outcome)))

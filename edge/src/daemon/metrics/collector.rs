@@ -172,7 +172,10 @@ impl Collector for DaemonCollector {
             "fit_running",
             "1 while a fit runs",
             None,
-            flag(s.running_fit.load(Ordering::Relaxed) != 0),
+            flag(matches!(
+                core.fit_status().state,
+                crate::refit::RefitState::Running { .. }
+            )),
         )?;
         {
             let fits = self.fits.lock().unwrap_or_else(|e| e.into_inner());
