@@ -133,6 +133,9 @@ impl Worker {
             }
             let mut shutdown = false;
             while let Ok(cmd) = commands.try_recv() {
+                // Several commands can arrive in one pass: each is answered under the
+                // configuration in effect when it was sent.
+                self.follow_config();
                 match cmd {
                     Command::Request(req, reply) => {
                         let _ = reply.send(self.request(req));
