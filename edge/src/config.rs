@@ -323,6 +323,8 @@ pub struct CorrectionConfig {
     pub clamp_max: Option<u16>,
     /// Dead/stuck pixels `[x, y]`, replaced by the mean of their good 4-neighbours.
     pub bad_pixels: Vec<[u32; 2]>,
+    /// A new pattern is blended in linearly over this many frames (0 or 1 = at once).
+    pub blend_frames: u32,
 }
 
 impl Default for CorrectionConfig {
@@ -333,6 +335,7 @@ impl Default for CorrectionConfig {
             clamp_min: 0,
             clamp_max: None,
             bad_pixels: Vec::new(),
+            blend_frames: 15,
         }
     }
 }
@@ -357,6 +360,11 @@ pub struct FitSection {
     pub min_motion_dn: f32,
     /// How often a frame is considered for the set, ms.
     pub collect_interval_ms: u64,
+    /// Static-scene guard: a fit starts only when the frame set's scene moved over at least
+    /// this fraction of the frame (8×8-block thumbnails that changed by `min_motion_dn`), so a
+    /// scene stared at never burns into the pattern. 0 = no guard.
+    #[serde(serialize_with = "short_f32")]
+    pub min_moving_fraction: f32,
     /// Fit once at start when no stored pattern exists.
     pub fit_on_start: bool,
     /// Memory cap of a network fit, MiB (refused up front when the estimate exceeds it).
@@ -378,6 +386,7 @@ impl Default for FitSection {
             frames: 12,
             min_motion_dn: 8.0,
             collect_interval_ms: 250,
+            min_moving_fraction: 0.5,
             fit_on_start: true,
             max_memory_mb: None,
             budget: BudgetConfig::default(),
@@ -775,6 +784,18 @@ impl EdgeConfig {
         }
         if !(f.min_motion_dn.is_finite() && f.min_motion_dn >= 0.0) {
             return Err(ConfigError::invalid("fit.min_motion_dn", "must be >= 0"));
+        }
+        if !(0.0..=1.0).contains(&f.min_moving_fraction) {
+            return Err(ConfigError::invalid(
+                "fit.min_moving_fraction",
+                "must be 0..=1",
+            ));
+        }
+        if corr.blend_frames > 10_000 {
+            return Err(ConfigError::invalid(
+                "correction.blend_frames",
+                "must be 0..=10000",
+            ));
         }
         let b = &f.budget;
         if !(b.gpu_seconds_per_hour > 0.0 && b.gpu_seconds_per_hour <= 3600.0) {

@@ -14,6 +14,7 @@
 mod collector;
 mod ledger;
 mod scheduler;
+pub mod static_guard;
 
 pub use collector::FrameSetCollector;
 pub use ledger::ComputeLedger;

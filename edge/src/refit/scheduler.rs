@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tracing::{debug, info, warn};
 
-use super::{ComputeLedger, FrameSetCollector};
+use super::{ComputeLedger, FrameSetCollector, static_guard};
+use crate::clock::{Clock, ClockHold, WallClock};
 use crate::config::{EdgeConfig, FitSection};
 use crate::events::{DaemonEvent, EventBus, FitEnd};
 use crate::frame::RawFrame;
 use crate::pattern_cache::PatternCache;
-use crate::stats::{LastFit, Stats, unix_ms};
+use crate::stats::{LastFit, Stats};
 use engine::nuc::{self, Budget, FitOutcome, FrameSet, Method, NucError, PatternEstimator};
 use formats::pattern::{PatternMeta, StoredPattern};
 
@@ -92,7 +93,8 @@ pub enum RefitError {
 pub enum RefitState {
     /// Nothing to do.
     Idle,
-    /// A fit is due but the frame set is not diverse enough yet.
+    /// A fit is due but the frame set is not diverse enough yet: too few frames, or the scene
+    /// moved over too little of the frame (the static-scene guard).
     Collecting {
         /// Fit id it will get.
         fit_id: u32,
@@ -100,6 +102,8 @@ pub enum RefitState {
         have: usize,
         /// Frames needed.
         need: usize,
+        /// Share of the frame over which the set's scene moved (0..=1).
+        moving: f32,
     },
     /// A fit runs.
     Running {
@@ -147,8 +151,17 @@ pub struct RefitScheduler {
 }
 
 impl RefitScheduler {
-    /// Starts the scheduler thread.
+    /// Starts the scheduler thread on the wall clock.
     pub fn start(shared: RefitShared, factory: EstimatorFactory) -> RefitScheduler {
+        RefitScheduler::start_with_clock(shared, factory, Arc::new(WallClock))
+    }
+
+    /// Starts the scheduler thread on `clock` (a simulated clock in the drift bench).
+    pub fn start_with_clock(
+        shared: RefitShared,
+        factory: EstimatorFactory,
+        clock: Arc<dyn Clock>,
+    ) -> RefitScheduler {
         let (ctx, crx) = mpsc::channel();
         let (ftx, frx) = mpsc::sync_channel(2);
         let status = Arc::new(Mutex::new(RefitStatus {
@@ -159,7 +172,7 @@ impl RefitScheduler {
         let st = status.clone();
         let thread = std::thread::Builder::new()
             .name("dipnuc-refit".into())
-            .spawn(move || Worker::new(shared, factory, st).run(crx, frx))
+            .spawn(move || Worker::new(shared, factory, st, clock).run(crx, frx))
             .expect("spawn refit scheduler thread");
         RefitScheduler {
             commands: ctx,
@@ -219,15 +232,32 @@ impl Drop for RefitScheduler {
     }
 }
 
-type FitResult = (Box<dyn PatternEstimator>, Result<FitOutcome, NucError>);
+/// The estimator back, the outcome, and the fit's real duration.
+type FitResult = (
+    Box<dyn PatternEstimator>,
+    Result<FitOutcome, NucError>,
+    Duration,
+);
+
+type EstimatorKey = (String, String, String, String);
 
 struct Job {
     fit_id: u32,
+    key: EstimatorKey,
     reason: String,
     temp: Option<f32>,
     duty: f32,
     started: Instant,
-    handle: JoinHandle<FitResult>,
+    handle: Option<JoinHandle<FitResult>>,
+    /// The thread's result once it ended, and the instant it lands at (start + real duration:
+    /// now on the wall clock, later on a simulated one).
+    ended: Option<(std::thread::Result<FitResult>, Instant)>,
+    /// A pattern served before the fit ends (CP-TV under TV-DIP), and when it lands.
+    interim: Option<(nuc::Pattern, Instant)>,
+    interim_rx: Receiver<(nuc::Pattern, Duration)>,
+    /// Keeps a simulated clock from running past the fit (see `clock`).
+    hold: ClockHold,
+    method: String,
 }
 
 struct Pending {
@@ -252,12 +282,14 @@ fn frames_needed(configured: usize, waited: Duration) -> usize {
 
 struct Worker {
     shared: RefitShared,
+    clock: Arc<dyn Clock>,
     factory: EstimatorFactory,
     status: Arc<Mutex<RefitStatus>>,
     collector: FrameSetCollector,
     ledger: ComputeLedger,
-    estimator: Option<Box<dyn PatternEstimator>>,
-    estimator_key: Option<(String, String, String, String)>,
+    /// Estimators by (method, cpu method, preset, device): kept between fits (TV-DIP
+    /// warm-starts), also across a fit that fell back to the CPU method.
+    estimators: std::collections::HashMap<EstimatorKey, Box<dyn PatternEstimator>>,
     next_id: u32,
     pending: Option<Pending>,
     job: Option<Job>,
@@ -268,6 +300,8 @@ struct Worker {
     roughness_baseline: Option<f32>,
     baseline_after: Option<Instant>,
     budget_warned: bool,
+    /// Compute the last fit of each method used (what the next one will likely need).
+    last_cost: std::collections::HashMap<String, Duration>,
 }
 
 /// Latest progress of the running fit, shared with the fit thread.
@@ -289,8 +323,10 @@ impl Worker {
         shared: RefitShared,
         factory: EstimatorFactory,
         status: Arc<Mutex<RefitStatus>>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let cfg = shared.config.load();
+        let now = clock.now();
         let f = &cfg.fit;
         Worker {
             collector: FrameSetCollector::new(
@@ -300,10 +336,10 @@ impl Worker {
             ),
             ledger: ComputeLedger::new(Duration::from_secs_f32(f.budget.gpu_seconds_per_hour)),
             shared,
+            clock,
             factory,
             status,
-            estimator: None,
-            estimator_key: None,
+            estimators: Default::default(),
             next_id: 1,
             pending: None,
             job: None,
@@ -312,8 +348,9 @@ impl Worker {
             last_collect: None,
             last_auto: None,
             roughness_baseline: None,
-            baseline_after: Some(Instant::now() + Duration::from_secs(2)),
+            baseline_after: Some(now + Duration::from_secs(2)),
             budget_warned: false,
+            last_cost: Default::default(),
         }
     }
 
@@ -350,15 +387,12 @@ impl Worker {
             }
             if shutdown {
                 self.abort.store(true, Ordering::Relaxed);
-                if let Some(job) = self.job.take() {
-                    let _ = job.handle.join();
+                if let Some(h) = self.job.take().and_then(|j| j.handle) {
+                    let _ = h.join();
                 }
                 return;
             }
-            if self.job.as_ref().is_some_and(|j| j.handle.is_finished()) {
-                let job = self.job.take().expect("checked");
-                self.finish(job);
-            }
+            self.poll_job();
             if self.job.is_none() {
                 self.check_triggers();
                 self.maybe_start();
@@ -367,10 +401,68 @@ impl Worker {
         }
     }
 
+    /// Lands what the fit thread produced once the clock has reached the time it took: the
+    /// interim pattern, then the result.
+    fn poll_job(&mut self) {
+        let now = self.clock.now();
+        let Some(job) = self.job.as_mut() else {
+            return;
+        };
+        while let Ok((pattern, after)) = job.interim_rx.try_recv() {
+            let at = job.started + after;
+            job.hold.release_until(at);
+            job.interim = Some((pattern, at));
+        }
+        if job.interim.as_ref().is_some_and(|(_, at)| now >= *at) {
+            let (pattern, _) = job.interim.take().expect("checked");
+            let (fit_id, temp) = (job.fit_id, job.temp);
+            self.install_interim(fit_id, temp, pattern);
+        }
+        let Some(job) = self.job.as_mut() else {
+            return;
+        };
+        if job.ended.is_none() && job.handle.as_ref().is_some_and(|h| h.is_finished()) {
+            let r = job.handle.take().expect("checked").join();
+            let real = r.as_ref().map_or(Duration::ZERO, |r| r.2);
+            let at = job.started + real;
+            job.hold.release_until(at);
+            job.ended = Some((r, at));
+        }
+        if job.interim.is_none() && job.ended.as_ref().is_some_and(|(_, at)| now >= *at) {
+            let mut job = self.job.take().expect("checked");
+            let (r, at) = job.ended.take().expect("checked");
+            self.finish(job, r, at);
+        }
+    }
+
+    /// Serves the first stage of a fit (CP-TV under TV-DIP) while the network still refines.
+    fn install_interim(&mut self, fit_id: u32, temp: Option<f32>, pattern: nuc::Pattern) {
+        let cfg = self.shared.config.load();
+        let (w, h) = (pattern.width() as u32, pattern.height() as u32);
+        let stored = StoredPattern {
+            width: w,
+            height: h,
+            data: pattern.into_data(),
+            meta: PatternMeta {
+                camera: cfg.camera.name.clone(),
+                sensor_temp_c: temp,
+                unix_ms: self.clock.unix_ms(),
+                fit_loss: None,
+                method: "cp-tv".into(),
+                steps: 0,
+                duration_ms: 0,
+            },
+        };
+        match self.shared.cache.install(stored) {
+            Ok(_) => info!(fit_id, "first stage served (cp-tv); the network refines it"),
+            Err(e) => warn!(fit_id, error = %e, "first-stage pattern not installed"),
+        }
+    }
+
     fn collect(&mut self, f: Arc<RawFrame>) {
         let cfg = self.shared.config.load();
         let interval = Duration::from_millis(cfg.fit.collect_interval_ms);
-        let now = Instant::now();
+        let now = self.clock.now();
         if self
             .last_collect
             .is_some_and(|t| now.duration_since(t) < interval)
@@ -395,7 +487,7 @@ impl Worker {
                 .map_err(|e| RefitError::Invalid(e.to_string()))?;
         }
         let need = Duration::from_secs(1);
-        let now = Instant::now();
+        let now = self.clock.now();
         if self.ledger.remaining(now) < need {
             let at = self.ledger.available_at(now, need);
             return Err(RefitError::Budget(at.duration_since(now).as_secs() + 1));
@@ -408,7 +500,7 @@ impl Worker {
                 id
             }
         };
-        let since = self.pending.as_ref().map_or_else(Instant::now, |p| p.since);
+        let since = self.pending.as_ref().map_or(now, |p| p.since);
         self.pending = Some(Pending {
             fit_id,
             reason: "requested".into(),
@@ -424,7 +516,7 @@ impl Worker {
         }
         let cfg = self.shared.config.load();
         let t = &cfg.fit.triggers;
-        let now = Instant::now();
+        let now = self.clock.now();
         let stats = &self.shared.stats;
         let current = self.shared.cache.current();
         // Roughness baseline: the first reading a little after a pattern was installed.
@@ -446,7 +538,7 @@ impl Worker {
                 if too_soon {
                     None
                 } else {
-                    let age_s = unix_ms().saturating_sub(p.meta.unix_ms) / 1000;
+                    let age_s = self.clock.unix_ms().saturating_sub(p.meta.unix_ms) / 1000;
                     let temp_now = stats.sensor_temp_c.get();
                     let rough = stats.roughness.get();
                     if t.max_age_s > 0 && age_s > t.max_age_s {
@@ -486,10 +578,14 @@ impl Worker {
         };
         let cfg = self.shared.config.load_full();
         let fit = &cfg.fit;
-        if self.collector.len() < frames_needed(fit.frames, since.elapsed()) {
+        let now = self.clock.now();
+        if self.collector.len() < frames_needed(fit.frames, now.duration_since(since)) {
             return;
         }
-        let now = Instant::now();
+        let moving = static_guard::moving_fraction(self.collector.thumbnails(), fit.min_motion_dn);
+        if !static_guard::may_fit(moving, fit.min_moving_fraction) {
+            return;
+        }
         let remaining = self.ledger.remaining(now);
         if remaining < Duration::from_secs(1) {
             if !self.budget_warned {
@@ -511,17 +607,28 @@ impl Worker {
         if let Some(method) = &p.req.method {
             fit_cfg.method = method.clone();
         }
+        // The network only when this hour's budget still affords a fit like its last one;
+        // otherwise the CPU method, so a due refit is never skipped.
+        if let Some(cost) = self.last_cost.get(&fit_cfg.method)
+            && fit_cfg.method != fit_cfg.cpu_method
+            && remaining < *cost
+        {
+            info!(method = %fit_cfg.method, fallback = %fit_cfg.cpu_method,
+                  remaining_s = remaining.as_secs_f32(), cost_s = cost.as_secs_f32(),
+                  "budget left is below the method's last fit; using the CPU method");
+            fit_cfg.method = fit_cfg.cpu_method.clone();
+        }
         let key = (
             fit_cfg.method.clone(),
             fit_cfg.cpu_method.clone(),
             fit_cfg.preset.clone(),
             fit_cfg.device.clone(),
         );
-        if self.estimator_key.as_ref() != Some(&key) || self.estimator.is_none() {
+        if !self.estimators.contains_key(&key) {
             match (self.factory)(&fit_cfg) {
                 Ok((mut est, desc)) => {
                     let sp = state_path(self.shared.cache.path());
-                    if self.estimator_key.is_none() && sp.exists() {
+                    if sp.exists() {
                         match est.load_state(&sp) {
                             Ok(true) => info!(path = %sp.display(), "warm start state loaded"),
                             Ok(false) => {}
@@ -531,8 +638,7 @@ impl Worker {
                         }
                     }
                     info!(estimator = %desc, "fit estimator ready");
-                    self.estimator = Some(est);
-                    self.estimator_key = Some(key);
+                    self.estimators.insert(key.clone(), est);
                 }
                 Err(e) => {
                     warn!(fit_id = p.fit_id, error = %e, "cannot build the fit estimator");
@@ -542,7 +648,7 @@ impl Worker {
                 }
             }
         }
-        let mut est = self.estimator.take().expect("built above");
+        let mut est = self.estimators.remove(&key).expect("built above");
         let b = &fit_cfg.budget;
         let max_steps = p
             .req
@@ -576,35 +682,60 @@ impl Worker {
             .store(fit_id, Ordering::Relaxed);
         info!(fit_id, reason = %p.reason, frames = frames.len(), max_steps,
               max_seconds = wall.as_secs_f32(), "fit started");
+        // The first calibration serves the classical stage at once (TV-DIP's CP-TV start).
+        let serve_interim = self.shared.cache.current().is_none();
+        let (interim_tx, interim_rx) = mpsc::channel();
+        let hold = self.clock.hold();
         let handle = std::thread::Builder::new()
             .name("dipnuc-fit".into())
             .spawn(move || {
                 lower_priority(nice);
-                let result = run_fit(est.as_mut(), &frames, &budget, fit_id, &events, &progress);
-                (est, result)
+                let start = Instant::now();
+                let mut interim = |p: &nuc::Pattern| {
+                    if serve_interim {
+                        let _ = interim_tx.send((p.clone(), start.elapsed()));
+                    }
+                };
+                let result = run_fit(
+                    est.as_mut(),
+                    &frames,
+                    &budget,
+                    fit_id,
+                    &events,
+                    &progress,
+                    &mut interim,
+                );
+                (est, result, start.elapsed())
             })
             .expect("spawn fit thread");
         self.job = Some(Job {
             fit_id,
+            key,
             reason: p.reason,
             temp,
             duty: b.duty_cycle,
             started: now,
-            handle,
+            handle: Some(handle),
+            ended: None,
+            interim: None,
+            interim_rx,
+            hold,
+            method: fit_cfg.method.clone(),
         });
     }
 
-    fn finish(&mut self, job: Job) {
-        let now = Instant::now();
+    fn finish(&mut self, job: Job, ended: std::thread::Result<FitResult>, now: Instant) {
         self.shared.stats.running_fit.store(0, Ordering::Relaxed);
         self.last_auto = Some(now);
         let wall = now.duration_since(job.started);
-        self.ledger.record(now, wall.mul_f32(job.duty));
+        let compute = wall.mul_f32(job.duty);
+        self.ledger.record(now, compute);
+        self.last_cost.insert(job.method.clone(), compute);
         self.shared
             .stats
             .fit_seconds_last_hour
             .set(Some(self.ledger.used(now).as_secs_f32()));
-        let (est, result) = match job.handle.join() {
+        let (est, result, _) = match ended {
             Ok(r) => r,
             Err(_) => {
                 warn!(fit_id = job.fit_id, "fit thread panicked");
@@ -616,12 +747,10 @@ impl Worker {
                     wall.as_millis() as u64,
                     "fit thread panicked".into(),
                 );
-                self.estimator = None;
-                self.estimator_key = None;
                 return;
             }
         };
-        self.estimator = Some(est);
+        self.estimators.insert(job.key.clone(), est);
         let out = match result {
             Ok(o) => o,
             Err(e) => {
@@ -663,7 +792,7 @@ impl Worker {
             meta: PatternMeta {
                 camera: cfg.camera.name.clone(),
                 sensor_temp_c: job.temp,
-                unix_ms: unix_ms(),
+                unix_ms: self.clock.unix_ms(),
                 fit_loss: Some(out.loss),
                 method: out.method.to_string(),
                 steps: out.steps,
@@ -696,16 +825,16 @@ impl Worker {
             loss: out.loss,
             duration_ms: duration_ms.min(u64::from(u32::MAX)) as u32,
             steps: out.steps,
-            unix_ms: unix_ms(),
+            unix_ms: self.clock.unix_ms(),
         });
-        if let Some(est) = &self.estimator {
+        if let Some(est) = self.estimators.get(&job.key) {
             let sp = state_path(self.shared.cache.path());
             if let Err(e) = est.save_state(&sp) {
                 warn!(path = %sp.display(), error = %e, "warm start state not saved");
             }
         }
         self.roughness_baseline = None;
-        self.baseline_after = Some(Instant::now() + Duration::from_secs(2));
+        self.baseline_after = Some(now + Duration::from_secs(2));
         info!(fit_id = job.fit_id, method = %out.method, loss = out.loss, steps = out.steps,
               duration_ms, reason = %job.reason, "fit done; pattern installed");
         self.publish_done(
@@ -742,24 +871,34 @@ impl Worker {
     }
 
     fn update_status(&mut self) {
+        let now = self.clock.now();
+        self.shared
+            .stats
+            .fit_seconds_last_hour
+            .set(Some(self.ledger.used(now).as_secs_f32()));
         let state = if let Some(j) = &self.job {
             RefitState::Running {
                 fit_id: j.fit_id,
                 step: self.progress.step.load(Ordering::Relaxed),
                 total_steps: self.progress.total.load(Ordering::Relaxed),
                 loss: f32::from_bits(self.progress.loss_bits.load(Ordering::Relaxed)),
-                elapsed_ms: j.started.elapsed().as_millis() as u64,
+                elapsed_ms: now.saturating_duration_since(j.started).as_millis() as u64,
             }
         } else if let Some(p) = &self.pending {
-            let need = frames_needed(self.shared.config.load().fit.frames, p.since.elapsed());
-            if self.collector.len() < need {
+            let cfg = self.shared.config.load();
+            let need = frames_needed(cfg.fit.frames, now.saturating_duration_since(p.since));
+            let moving =
+                static_guard::moving_fraction(self.collector.thumbnails(), cfg.fit.min_motion_dn);
+            if self.collector.len() < need
+                || !static_guard::may_fit(moving, cfg.fit.min_moving_fraction)
+            {
                 RefitState::Collecting {
                     fit_id: p.fit_id,
                     have: self.collector.len(),
                     need,
+                    moving,
                 }
             } else {
-                let now = Instant::now();
                 let at = self.ledger.available_at(now, Duration::from_secs(1));
                 RefitState::WaitingForBudget {
                     seconds: at.duration_since(now).as_secs(),
@@ -781,6 +920,7 @@ fn run_fit(
     fit_id: u32,
     events: &EventBus,
     progress: &ProgressCell,
+    interim: &mut dyn FnMut(&nuc::Pattern),
 ) -> Result<FitOutcome, NucError> {
     let (w, h) = (frames[0].width as usize, frames[0].height as usize);
     let data = frames
@@ -789,7 +929,7 @@ fn run_fit(
         .collect();
     let set = FrameSet::new(w, h, data)?;
     let mut last_pub: Option<Instant> = None;
-    est.estimate(&set, budget, &mut |p| {
+    est.estimate_staged(&set, budget, interim, &mut |p| {
         progress.step.store(p.step, Ordering::Relaxed);
         progress.total.store(p.total_steps, Ordering::Relaxed);
         progress
