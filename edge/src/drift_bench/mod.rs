@@ -290,7 +290,7 @@ pub fn run_case(
             next_rough = t + 0.5;
         }
         if let Some(s) = &scheduler {
-            s.offer_frame(&Arc::new(RawFrame {
+            s.offer_frame_waiting(&Arc::new(RawFrame {
                 seq,
                 timestamp: clock_now(&clock),
                 width: w as u32,

@@ -13,6 +13,7 @@
 
 mod collector;
 mod ledger;
+pub mod motion_check;
 mod scheduler;
 pub mod static_guard;
 

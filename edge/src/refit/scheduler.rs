@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tracing::{debug, info, warn};
 
-use super::{ComputeLedger, FrameSetCollector, static_guard};
+use super::{ComputeLedger, FrameSetCollector, motion_check, static_guard};
 use crate::clock::{Clock, ClockHold, WallClock};
 use crate::config::{EdgeConfig, FitSection};
 use crate::events::{DaemonEvent, EventBus, FitEnd};
@@ -185,6 +185,12 @@ impl RefitScheduler {
     /// Offers a captured frame for the fit set (never blocks; dropped when the scheduler is busy).
     pub fn offer_frame(&self, frame: &Arc<RawFrame>) {
         let _ = self.frames.try_send(frame.clone());
+    }
+
+    /// Offers a frame and waits while the scheduler's queue is full: for a simulated camera
+    /// (the drift bench), which must not outrun the daemon it feeds.
+    pub fn offer_frame_waiting(&self, frame: &Arc<RawFrame>) {
+        let _ = self.frames.send(frame.clone());
     }
 
     /// Asks for a fit; returns the id it will have. It starts as soon as enough frames are
@@ -691,10 +697,12 @@ impl Worker {
             .spawn(move || {
                 lower_priority(nice);
                 let start = Instant::now();
+                let mut base = None;
                 let mut interim = |p: &nuc::Pattern| {
                     if serve_interim {
                         let _ = interim_tx.send((p.clone(), start.elapsed()));
                     }
+                    base = Some(p.clone());
                 };
                 let result = run_fit(
                     est.as_mut(),
@@ -704,7 +712,8 @@ impl Worker {
                     &events,
                     &progress,
                     &mut interim,
-                );
+                )
+                .map(|out| keep_what_motion_supports(out, base, &frames, fit_id));
                 (est, result, start.elapsed())
             })
             .expect("spawn fit thread");
@@ -953,6 +962,46 @@ fn run_fit(
         }
         ControlFlow::Continue(())
     })
+}
+
+/// Weighs the network's refinement of a staged fit by what registered frame pairs support
+/// (see `motion_check`); without evidence (too little motion) the first stage is kept.
+fn keep_what_motion_supports(
+    mut out: FitOutcome,
+    base: Option<nuc::Pattern>,
+    frames: &[Arc<RawFrame>],
+    fit_id: u32,
+) -> FitOutcome {
+    let Some(base) = base else {
+        return out;
+    };
+    let (w, h) = (frames[0].width as usize, frames[0].height as usize);
+    let data = frames
+        .iter()
+        .map(|f| f.data.iter().map(|&v| f32::from(v)).collect())
+        .collect();
+    let Ok(set) = FrameSet::new(w, h, data) else {
+        return out;
+    };
+    let check = motion_check::refine_weight(&set, &base, &out.pattern);
+    // Smooth scene structure hardly changes over a shift, so a weight between the extremes
+    // says the network mixed scene into its pattern: it is kept only when the frames clearly
+    // support it.
+    let alpha = check.map_or(0.0, |c| c.alpha).max(0.0);
+    let alpha = if alpha >= motion_check::MIN_SUPPORT {
+        alpha
+    } else {
+        0.0
+    };
+    info!(
+        fit_id,
+        alpha,
+        pairs = check.map_or(0, |c| c.pairs),
+        gain = check.map_or(0.0, |c| c.gain),
+        "network refinement weighed by registered frames"
+    );
+    out.pattern = motion_check::weighted(&base, &out.pattern, alpha);
+    out
 }
 
 /// Lowers the calling thread's scheduling priority (Linux nice values are per thread).
