@@ -86,15 +86,17 @@ fn main() -> anyhow::Result<()> {
         md,
         "# Drift bench\n\n{minutes} simulated minutes at {fps} fps per case; the daemon's refit loop \
          (collector, static-scene guard, scheduler, ledger, estimator `{preset}`, pattern cache, \
-         blended correction) on a simulated clock. Budgets: `{}` = {} s/h, ≤ {} s per fit; `{}` = {} s/h, \
-         ≤ {} s per fit, modelled on this CPU (no GPU). PSNR against the clean frames, offset-free, \
+         blended correction) on a simulated clock. Budgets: `{}` = {} s/h, ≤ {} s per fit, network at the \
+         preset's resolution; `{}` = {} s/h, ≤ {} s per fit, network at 1/{}, modelled on this CPU \
+         (no GPU). PSNR against the clean frames, offset-free, \
          range of each clean frame.\n",
         CPU_BUDGET.name,
         CPU_BUDGET.seconds_per_hour,
         CPU_BUDGET.max_seconds,
         GPU_CLASS_BUDGET.name,
         GPU_CLASS_BUDGET.seconds_per_hour,
-        GPU_CLASS_BUDGET.max_seconds
+        GPU_CLASS_BUDGET.max_seconds,
+        GPU_CLASS_BUDGET.downscale
     );
     for size in env("DRIFT_SIZES", "320x256").split(',') {
         let (w, h) = size

@@ -352,6 +352,9 @@ pub struct FitSection {
     pub preset: String,
     /// `cpu` or `cuda:N`.
     pub device: String,
+    /// Resolution the network is fitted at, as a reduction factor (1 = full, 8 = an eighth);
+    /// 0 = the preset's. A GPU board affords a finer one than a CPU board.
+    pub downscale: usize,
     /// Frames kept in the fit set.
     pub frames: usize,
     /// Minimum mean absolute difference (DN, on an 8×8-block thumbnail) between a new frame and
@@ -383,6 +386,7 @@ impl Default for FitSection {
             cpu_method: "cp-tv".into(),
             preset: "fast".into(),
             device: "cpu".into(),
+            downscale: 0,
             frames: 12,
             min_motion_dn: 8.0,
             collect_interval_ms: 250,
@@ -777,6 +781,12 @@ impl EdgeConfig {
             return Err(ConfigError::invalid(
                 "fit.device",
                 format!("unknown device {:?}; expected cpu or cuda:N", f.device),
+            ));
+        }
+        if f.downscale > 16 {
+            return Err(ConfigError::invalid(
+                "fit.downscale",
+                "must be 0 (the preset's) or 1..=16",
             ));
         }
         if !(2..=256).contains(&f.frames) {

@@ -42,6 +42,8 @@ pub struct BudgetClass {
     pub seconds_per_hour: f32,
     /// `fit.budget.max_seconds`.
     pub max_seconds: f32,
+    /// `fit.downscale`: the network's fitting resolution (0 = the preset's).
+    pub downscale: usize,
 }
 
 /// A CPU board: 2 minutes of compute per hour, 30 s per fit.
@@ -49,14 +51,16 @@ pub const CPU_BUDGET: BudgetClass = BudgetClass {
     name: "cpu",
     seconds_per_hour: 120.0,
     max_seconds: 30.0,
+    downscale: 0,
 };
 
 /// A GPU-class board, modelled as 8× the compute seconds per hour on this CPU (no GPU is
-/// used): 16 minutes per hour, 60 s per fit.
+/// used): 16 minutes per hour, 60 s per fit, the network at twice the preset's resolution.
 pub const GPU_CLASS_BUDGET: BudgetClass = BudgetClass {
     name: "gpu-class (8x cpu s/h, on cpu)",
     seconds_per_hour: 960.0,
     max_seconds: 60.0,
+    downscale: 4,
 };
 
 /// One run of the bench.
@@ -153,6 +157,7 @@ method = "{method}"
 cpu_method = "cp-tv"
 preset = "{preset}"
 device = "cpu"
+downscale = {downscale}
 frames = {frames}
 min_motion_dn = 8.0
 collect_interval_ms = 500
@@ -186,6 +191,7 @@ store = {store}
         moving = opts.min_moving_fraction,
         per_hour = case.budget.seconds_per_hour,
         max_s = case.budget.max_seconds,
+        downscale = case.budget.downscale,
         store = toml::Value::String(store.display().to_string()),
     );
     EdgeConfig::from_toml_str(&text)

@@ -51,10 +51,8 @@ fn area_down(img: &[f32], w: usize, h: usize, f: usize) -> (Vec<f32>, usize, usi
 fn mad_at(
     a: &[f32],
     b: &[f32],
-    w: usize,
-    h: usize,
-    dx: isize,
-    dy: isize,
+    (w, h): (usize, usize),
+    (dx, dy): (isize, isize),
     min_overlap: f32,
     step: usize,
 ) -> Option<f32> {
@@ -83,7 +81,7 @@ fn register(a: &[f32], b: &[f32], w: usize, h: usize, f: usize) -> Option<(isize
     let (rx, ry) = (tw as isize / 2, th as isize / 2);
     for dy in -ry..=ry {
         for dx in -rx..=rx {
-            if let Some(m) = mad_at(&ta, &tb, tw, th, dx, dy, 0.35, 1)
+            if let Some(m) = mad_at(&ta, &tb, (tw, th), (dx, dy), 0.35, 1)
                 && best.is_none_or(|b| m < b.0)
             {
                 best = Some((m, dx, dy));
@@ -96,7 +94,7 @@ fn register(a: &[f32], b: &[f32], w: usize, h: usize, f: usize) -> Option<(isize
     let mut fine: Option<(f32, isize, isize)> = None;
     for dy in cy - r..=cy + r {
         for dx in cx - r..=cx + r {
-            if let Some(m) = mad_at(a, b, w, h, dx, dy, 0.3, 2)
+            if let Some(m) = mad_at(a, b, (w, h), (dx, dy), 0.3, 2)
                 && fine.is_none_or(|b| m < b.0)
             {
                 fine = Some((m, dx, dy));

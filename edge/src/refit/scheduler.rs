@@ -46,6 +46,9 @@ pub fn build_estimator(fit: &FitSection) -> Result<(Box<dyn PatternEstimator>, S
     let mut method: Method = fit.method.parse()?;
     cfg.device = fit.device.clone();
     cfg.max_memory_mb = fit.max_memory_mb.or(cfg.max_memory_mb);
+    if fit.downscale > 0 {
+        cfg.downscale = fit.downscale;
+    }
     if fit.device != "cpu"
         && let Err(e) = nuc::device::open_device(&fit.device)
     {
@@ -627,7 +630,7 @@ impl Worker {
         let key = (
             fit_cfg.method.clone(),
             fit_cfg.cpu_method.clone(),
-            fit_cfg.preset.clone(),
+            format!("{}/{}", fit_cfg.preset, fit_cfg.downscale),
             fit_cfg.device.clone(),
         );
         if !self.estimators.contains_key(&key) {

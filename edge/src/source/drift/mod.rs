@@ -96,7 +96,7 @@ impl DriftModel {
         let sensor = Sensor::new(cfg.seed, cfg.width, cfg.height, cfg.sensor.clone());
         // A table of normal draws; each frame reads it from its own offset (cheap, and frames
         // still differ everywhere).
-        let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x401_5E);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x0004_015E);
         let normal = rand_distr::StandardNormal;
         let noise: Vec<f32> = (0..4 * n + 1024).map(|_| normal.sample(&mut rng)).collect();
         let full_scale = ((1u32 << cfg.bit_depth.min(16)) - 1) as f32;

@@ -83,7 +83,7 @@ pub struct Sensor {
 impl Sensor {
     /// Draws the fields from `seed`.
     pub fn new(seed: u64, width: usize, height: usize, params: SensorParams) -> Self {
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x5E45_0A);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x005E_450A);
         let high = OffsetTable::new(&mut rng, width, height, &params, 1.0);
         let low = OffsetTable::new(&mut rng, width, height, &params, 0.7);
         let g = normal(params.pixel_gain);
