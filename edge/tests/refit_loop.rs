@@ -90,10 +90,15 @@ fn staged(_: &FitSection) -> Result<(Box<dyn PatternEstimator>, String), NucErro
 
 /// A textured scene shifted by `dx` columns, with a 6×6 warm square at `sq`.
 fn frame(seq: u64, dx: usize, sq: Option<(usize, usize)>) -> Arc<RawFrame> {
+    frame_with_ramp(seq, dx, sq, 0)
+}
+
+/// The same plus a fixed column ramp of `ramp` DN per column (a sensor pattern).
+fn frame_with_ramp(seq: u64, dx: usize, sq: Option<(usize, usize)>, ramp: u16) -> Arc<RawFrame> {
     let mut data: Vec<u16> = (0..W * H)
         .map(|i| {
             let (x, y) = ((i % W + dx) % W, i / W);
-            1000 + ((x * 37 + y * 11) % 23) as u16 * 40
+            1000 + ((x * 37 + y * 11) % 23) as u16 * 40 + ramp * (i % W) as u16
         })
         .collect();
     if let Some((sx, sy)) = sq {
@@ -216,8 +221,10 @@ fn the_first_stage_is_served_before_the_fit_ends() {
     FIT_MS.store(0, Ordering::SeqCst);
     let (s, shared, _dir) = setup("fit_on_start = false\n", None);
     let rx = shared.events.subscribe(256);
+    // The frames carry the column ramp the stand-in's final pattern has (twice its first
+    // stage's), so the motion check supports the refinement.
     for dx in 0..6 {
-        s.offer_frame(&frame(dx as u64, dx * 5, None));
+        s.offer_frame(&frame_with_ramp(dx as u64, dx * 5, None, 2));
         std::thread::sleep(Duration::from_millis(5));
     }
     s.request(FitRequest::default()).unwrap();
