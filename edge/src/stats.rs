@@ -66,8 +66,6 @@ pub struct Stats {
     pub fit_seconds_last_hour: AtomicF32,
     /// The last completed fit.
     pub last_fit: Mutex<Option<LastFit>>,
-    /// Id of the running fit (0 = none).
-    pub running_fit: AtomicU32,
 }
 
 impl Default for Stats {
@@ -84,7 +82,6 @@ impl Default for Stats {
             cpu_load_pct: AtomicF32::none(),
             fit_seconds_last_hour: AtomicF32::none(),
             last_fit: Mutex::new(None),
-            running_fit: AtomicU32::new(0),
         }
     }
 }

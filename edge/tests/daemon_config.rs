@@ -14,7 +14,7 @@ fn shipped_sim_board_and_camera_profiles_load() {
     let cfg = EdgeConfig::load(&repo().join("boards/sim.toml")).unwrap();
     assert_eq!((cfg.camera.width, cfg.camera.height), (320, 256));
     assert_eq!(cfg.camera.source, edge::config::SourceKind::Sim);
-    assert_eq!(cfg.fit.method, "tv-dip");
+    assert_eq!(cfg.fit.method, engine::nuc::Method::TvDip);
     assert!(cfg.link.tcp.listen.is_some());
     for cam in [
         "lepton35",

@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use edge::clock::{Clock, SimClock};
-use edge::config::{EdgeConfig, FitSection};
+use edge::config::{EdgeConfig, FitSection, LiveConfig};
 use edge::events::{DaemonEvent, EventBus, FitEnd};
 use edge::frame::RawFrame;
 use edge::pattern_cache::PatternCache;
@@ -136,12 +135,13 @@ fn setup(
         )),
         stats: Arc::new(Stats::default()),
         events: Arc::new(EventBus::default()),
-        config: Arc::new(ArcSwap::from_pointee(cfg)),
+        config: LiveConfig::new(cfg),
     };
     let s = match clock {
         Some(c) => RefitScheduler::start_with_clock(shared.clone(), staged, Arc::new(c)),
         None => RefitScheduler::start(shared.clone(), staged),
-    };
+    }
+    .unwrap();
     (s, shared, dir)
 }
 

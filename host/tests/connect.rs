@@ -96,7 +96,8 @@ fn protocol_mismatch_names_both_versions() {
     let err = fails(dipnuc().args(["info", "--tcp", &addr]), 4);
     assert!(err.contains("protocol mismatch"), "{err}");
     assert!(
-        err.contains("protocol 1.0") && err.contains("protocol 9.3"),
+        err.contains(&format!("protocol {}", protocol::PROTOCOL_VERSION))
+            && err.contains("protocol 9.3"),
         "{err}"
     );
     t.join().unwrap();

@@ -86,6 +86,8 @@ pub fn run(
 
     while !core.stopping() && beat.generation.load(Ordering::Relaxed) == generation {
         beat.loop_ms.store(ms_now(), Ordering::Relaxed);
+        // The generation first: a change between the two reads is then seen again next time.
+        let cfg_gen = core.config_generation();
         let cfg = core.config();
         if ended {
             std::thread::sleep(Duration::from_millis(100));
@@ -165,7 +167,6 @@ pub fn run(
         } else {
             None
         };
-        let cfg_gen = core.config_gen.load(Ordering::Acquire);
         let mut corrected = vec![0u16; frame.data.len()];
         if let Err(e) = live.correct(&frame.data, &mut corrected, pattern.as_ref(), &cfg, cfg_gen) {
             // Cannot happen for cache-checked patterns and validated configs; pass the frame

@@ -18,10 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-
 use crate::clock::SimClock;
-use crate::config::{ConfigError, EdgeConfig};
+use crate::config::{ConfigError, EdgeConfig, LiveConfig};
 use crate::events::{DaemonEvent, EventBus, FitEnd};
 use crate::frame::RawFrame;
 use crate::live_correction::LiveCorrection;
@@ -128,6 +126,9 @@ pub enum BenchError {
     /// The correction could not be prepared (a pattern of the wrong size).
     #[error("correction: {0}")]
     Correction(#[from] crate::correct::CorrectionError),
+    /// The refit scheduler's thread could not be started.
+    #[error("refit scheduler: {0}")]
+    Scheduler(std::io::Error),
 }
 
 /// The daemon configuration of a case.
@@ -229,18 +230,22 @@ pub fn run_case(
     let stats = Arc::new(Stats::default());
     let events = Arc::new(EventBus::default());
     let done = events.subscribe(4096);
-    let scheduler = case.method.map(|_| {
-        RefitScheduler::start_with_clock(
-            RefitShared {
-                cache: cache.clone(),
-                stats: stats.clone(),
-                events: events.clone(),
-                config: Arc::new(ArcSwap::from_pointee(cfg.clone())),
-            },
-            build_estimator,
-            Arc::new(clock.clone()),
-        )
-    });
+    let scheduler = case
+        .method
+        .map(|_| {
+            RefitScheduler::start_with_clock(
+                RefitShared {
+                    cache: cache.clone(),
+                    stats: stats.clone(),
+                    events: events.clone(),
+                    config: LiveConfig::new(cfg.clone()),
+                },
+                build_estimator,
+                Arc::new(clock.clone()),
+            )
+        })
+        .transpose()
+        .map_err(BenchError::Scheduler)?;
 
     let scenario = &model.config().scenario;
     let mut segments = vec![SegmentSums::default(); scenario.segments.len()];

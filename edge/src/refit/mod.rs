@@ -3,23 +3,36 @@
 //! request, or no pattern at start), enforces the compute budget (seconds per sliding hour,
 //! max steps, max seconds, duty cycle), and runs the fit in a separate low-priority thread so
 //! capture never waits. The estimator is kept between fits (TV-DIP warm-starts) and its state
-//! is saved beside the pattern so warm starts survive restarts.
+//! is saved beside the pattern so warm starts survive restarts. The worker follows the live
+//! configuration: a changed `fit.*` key applies to the next decision and the next fit.
 //!
 //! ```text
-//!  capture ──offer_frame──► scheduler thread ──spawn──► fit thread (nice, Budget, abort flag)
+//!  capture ──offer_frame──► worker thread ──spawn──► fit thread (nice, Budget, abort flag)
 //!                              │ triggers, ledger          │ progress ──► EventBus (link topics)
 //!                              └◄──────── outcome ─────────┘ ──► PatternCache::install
 //! ```
+//!
+//! `scheduler.rs` is the handle, `worker.rs` the thread, `triggers.rs` the refit decision,
+//! `static_guard.rs` the static-scene guard, `fit_job.rs` one fit's thread (staged: the CP-TV
+//! stage served first, the network's refinement weighed by `motion_check.rs`), `estimator.rs`
+//! building (and keeping, per key) the estimators, `collector.rs` the frame set, `ledger.rs`
+//! the hourly budget, `request.rs` the public types. The worker's time is a
+//! [`crate::clock::Clock`]: the wall clock on a device, a simulated one in the drift bench.
 
 mod collector;
+mod estimator;
+mod fit_job;
 mod ledger;
 pub mod motion_check;
+mod request;
 mod scheduler;
 pub mod static_guard;
+mod triggers;
+mod worker;
 
 pub use collector::FrameSetCollector;
+pub use estimator::{EstimatorFactory, build_estimator};
 pub use ledger::ComputeLedger;
-pub use scheduler::{
-    EstimatorFactory, FitRequest, RefitError, RefitScheduler, RefitShared, RefitState, RefitStatus,
-    build_estimator,
-};
+pub use request::{FitRequest, RefitError, RefitState, RefitStatus};
+pub use scheduler::RefitScheduler;
+pub use worker::RefitShared;

@@ -220,10 +220,19 @@ mod tests {
         let mut cam = SimCamera::new(&cam());
         let a = cam.next_frame(Duration::from_secs(1)).unwrap().unwrap();
         std::thread::sleep(Duration::from_millis(30)); // 15 frame periods at 500 fps
+        let b_asked = Instant::now();
         let b = cam.next_frame(Duration::from_secs(1)).unwrap().unwrap();
         let c = cam.next_frame(Duration::from_secs(1)).unwrap().unwrap();
         assert!(b.seq >= a.seq + 10, "{} -> {}", a.seq, b.seq);
-        assert_eq!(c.seq, b.seq + 1);
+        // Reading on at once loses only the frames this reader was late for (none unless the
+        // machine is busy): the periods since it asked for `b`, measured here.
+        let late = (b_asked.elapsed().as_secs_f64() * 500.0) as u64;
+        assert!(
+            c.seq > b.seq && c.seq <= b.seq + 1 + late,
+            "{} -> {} ({late} periods late)",
+            b.seq,
+            c.seq
+        );
     }
 
     #[test]
