@@ -427,7 +427,11 @@ impl Worker {
             // The first calibration serves the classical stage at once (TV-DIP's CP-TV start).
             serve_interim: self.shared.cache.current().is_none(),
         };
+        // Held from here, a simulated clock cannot pass the fit's start: read the start under
+        // the hold (the driver may have moved the clock since `now`, while the estimator was
+        // built), so the fit lands exactly its real duration after the instant it saw.
         let hold = self.clock.hold();
+        let started = self.clock.now();
         match fit_job::spawn(est, launch) {
             Ok((handle, interim_rx)) => {
                 self.job = Some(Job {
@@ -435,7 +439,7 @@ impl Worker {
                     reason: p.reason,
                     temp: self.collector.mean_temp(),
                     duty: b.duty_cycle,
-                    started: now,
+                    started,
                     key,
                     method: fit_cfg.method,
                     handle: Some(handle),
