@@ -104,13 +104,19 @@ impl Correction {
                     height,
                 });
             }
-            Some(p) => p
-                .iter()
-                .map(|&v| {
-                    let v = if v.is_finite() { v } else { 0.0 };
-                    (offset as f32 - v.round()).clamp(i16::MIN as f32, i16::MAX as f32) as i16
-                })
-                .collect(),
+            // Rounded with the error carried along the scan, so the integer offsets add up to
+            // the pattern's sum: a zero-mean pattern keeps a uniform scene's mean exactly.
+            Some(p) => {
+                let mut carry = 0.0f32;
+                p.iter()
+                    .map(|&v| {
+                        let want = if v.is_finite() { v } else { 0.0 } + carry;
+                        let q = want.round();
+                        carry = want - q;
+                        (offset as f32 - q).clamp(i16::MIN as f32, i16::MAX as f32) as i16
+                    })
+                    .collect()
+            }
             None => vec![offset.clamp(i16::MIN as i32, i16::MAX as i32) as i16; n],
         };
         let mut is_bad = vec![false; n];
@@ -195,6 +201,23 @@ mod tests {
         let out = c.apply_new(&raw);
         assert_eq!(out, [140, 160, 1000, 0]);
         assert_eq!(raw, [50, 50, 900, 100], "raw unchanged");
+    }
+
+    #[test]
+    fn rounding_keeps_the_sum_of_the_pattern() {
+        // 0.4 DN everywhere rounds to 0 per pixel; carried, 4 of 10 pixels take 1 DN.
+        let c = Correction::new(10, 1, Some(&[0.4; 10]), 0, (0, u16::MAX), &[]).unwrap();
+        let out = c.apply_new(&[100; 10]);
+        assert_eq!(out.iter().map(|&v| u32::from(v)).sum::<u32>(), 1000 - 4);
+        let zero_mean = [0.3, -0.3, 0.6, -0.6, 0.2, -0.2];
+        let c = Correction::new(6, 1, Some(&zero_mean), 0, (0, u16::MAX), &[]).unwrap();
+        assert_eq!(
+            c.apply_new(&[50; 6])
+                .iter()
+                .map(|&v| u32::from(v))
+                .sum::<u32>(),
+            300
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! dipnuc edge library: everything the `dipnuc-edge` daemon runs on the board.
+pub mod clock;
 pub mod config;
 pub mod correct;
 pub mod daemon;
 pub mod discovery;
+pub mod drift_bench;
 pub mod events;
 pub mod firmware;
 pub mod frame;
@@ -10,10 +12,12 @@ pub mod frame_topic;
 pub mod gpio;
 pub mod histogram;
 pub mod link;
+pub mod live_correction;
 pub mod log_forward;
 pub mod outputs;
 pub mod pattern_cache;
 pub mod refit;
+pub mod report_chart;
 pub mod roughness;
 pub mod service;
 pub mod source;

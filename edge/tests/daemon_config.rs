@@ -12,10 +12,18 @@ fn repo() -> PathBuf {
 #[test]
 fn shipped_sim_board_and_camera_profiles_load() {
     let cfg = EdgeConfig::load(&repo().join("boards/sim.toml")).unwrap();
-    assert_eq!(cfg.camera.width, 160);
+    assert_eq!((cfg.camera.width, cfg.camera.height), (320, 256));
     assert_eq!(cfg.camera.source, edge::config::SourceKind::Sim);
+    assert_eq!(cfg.fit.method, engine::nuc::Method::TvDip);
     assert!(cfg.link.tcp.listen.is_some());
-    for cam in ["lepton35", "boson320", "boson640", "generic-y16", "sim160"] {
+    for cam in [
+        "lepton35",
+        "boson320",
+        "boson640",
+        "generic-y16",
+        "sim160",
+        "sim320",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("edge.toml");
         std::fs::write(

@@ -1,6 +1,6 @@
 //! The refit worker follows the live configuration: keys it derives state from at start (the
-//! frame set's size and motion limit, the hourly compute allowance) take effect when they are
-//! changed, without a restart.
+//! frame set's size and motion limit, the hourly compute allowance) and the static-scene guard
+//! it reads for every decision take effect when they are changed, without a restart.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use edge::config::{EdgeConfig, FitSection, LiveConfig};
 use edge::events::EventBus;
 use edge::frame::RawFrame;
 use edge::pattern_cache::PatternCache;
-use edge::refit::{FitRequest, RefitError, RefitScheduler, RefitShared};
+use edge::refit::{FitRequest, RefitError, RefitScheduler, RefitShared, RefitState};
 use edge::stats::Stats;
 use engine::nuc::{
     Budget, FitOutcome, FitProgress, FrameSet, Method, NucError, Pattern, PatternEstimator,
@@ -147,5 +147,76 @@ fn the_hourly_allowance_follows_the_configuration() {
     }
     change(&shared, "fit.budget.gpu_seconds_per_hour", "3600.0");
     assert!(twice(&s).is_ok());
+    s.shutdown();
+}
+
+/// A 16×16 frame (2×2 thumbnail blocks) whose top-left block alone is at `level`: a scene that
+/// moves over a quarter of the frame.
+fn corner_frame(seq: u64, level: u16) -> Arc<RawFrame> {
+    let data = (0..256)
+        .map(|i| {
+            if i % 16 < 8 && i / 16 < 8 {
+                level
+            } else {
+                1000
+            }
+        })
+        .collect();
+    Arc::new(RawFrame {
+        seq,
+        timestamp: Instant::now(),
+        width: 16,
+        height: 16,
+        data,
+        sensor_temp_c: Some(30.0),
+    })
+}
+
+/// Waits (on the worker's status, with a safety deadline that only turns a hang into a
+/// failure) until `cond` holds for the state.
+fn wait_state(s: &RefitScheduler, what: &str, cond: impl Fn(&RefitState) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond(&s.status().state) {
+        assert!(Instant::now() < deadline, "never reached: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn the_static_scene_guard_follows_the_configuration() {
+    let (s, shared, _dir) = setup(
+        "frames = 2
+min_motion_dn = 1.0
+min_moving_fraction = 0.5
+",
+    );
+    for (i, level) in (0..40).map(|i| 1000 + i * 40).enumerate() {
+        s.offer_frame(&corner_frame(i as u64, level));
+        std::thread::sleep(Duration::from_millis(5));
+        if s.status().frames_held >= 2 {
+            break;
+        }
+    }
+    assert_eq!(s.status().frames_held, 2);
+    let id = s.request(FitRequest::default()).unwrap();
+    // A quarter of the frame moved: the guard holds the fit off at 0.5...
+    wait_state(&s, "held off by the guard", |st| {
+        matches!(st, RefitState::Collecting { fit_id, moving, .. }
+            if *fit_id == id && (*moving - 0.25).abs() < 1e-6)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        matches!(s.status().state, RefitState::Collecting { .. }),
+        "{:?}",
+        s.status().state
+    );
+    // ...and lets it start once the guard is lowered, without a restart.
+    change(&shared, "fit.min_moving_fraction", "0.2");
+    wait_state(
+        &s,
+        "the fit started",
+        |st| matches!(st, RefitState::Running { fit_id, .. } if *fit_id == id),
+    );
+    assert!(s.abort());
     s.shutdown();
 }

@@ -68,6 +68,8 @@ impl EdgeSetup {
         c.camera.height = 120;
         c.camera.fps = 30.0;
         c.camera.bit_depth = 14;
+        // Patterns apply at once: the tests measure corrected frames right after an install.
+        c.correction.blend_frames = 0;
         c.fit.method = Method::CpTv;
         c.fit.cpu_method = Method::CpTv;
         c.fit.device = FitDevice::Cpu;

@@ -46,12 +46,27 @@ pub fn calibrate(dev: &mut Device) -> FitEnd {
     end
 }
 
-/// Mean roughness of `n` snapshots of `kind` (frames a few tens of ms apart).
-pub fn mean_roughness(dev: &mut Device, kind: SnapshotKind, n: usize) -> f32 {
+/// Mean roughness of `n` snapshots of `kind` (frames a few tens of ms apart), less the roughness of the simulator's clean scene of each frame
+/// when `sim` is given (its textured scene is rough by itself; what a fit changes is the
+/// excess the pattern adds).
+pub fn mean_excess_roughness(
+    dev: &mut Device,
+    kind: SnapshotKind,
+    n: usize,
+    sim: Option<&edge::source::sim::SimModel>,
+) -> f32 {
     let mut sum = 0.0;
     for _ in 0..n {
         let s: Snapshot = dev.snapshot(kind).expect("snapshot");
         sum += hil_tests::stats::roughness(&s).expect("16-bit snapshot");
+        if let (Some(m), Some(seq)) = (sim, s.seq()) {
+            let clean: Vec<u16> = m
+                .clean(seq)
+                .iter()
+                .map(|v| v.round().clamp(0.0, 65535.0) as u16)
+                .collect();
+            sum -= edge::roughness::roughness_u16(&clean, s.width(), s.height());
+        }
         std::thread::sleep(Duration::from_millis(40));
     }
     sum / n as f32

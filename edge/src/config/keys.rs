@@ -198,14 +198,19 @@ pub static KEYS: &[KeySpec] = &[
             None => Ok(()),
         }
     }),
+    // read when a new pattern lands: a blend under way keeps the length it started with
+    key!(correction.blend_frames: u32, Live, Link, |v, _| within(*v, 0, 10_000)),
     // fit: the refit worker follows every change
     key!(fit.method: engine::nuc::Method, Live, Link),
     key!(fit.cpu_method: engine::nuc::Method, Live, Link),
     key!(fit.preset: super::choices::Preset, Live, Link),
     key!(fit.device: super::choices::FitDevice, Live, Link),
+    // part of the estimator's key: the next fit builds an estimator at the new resolution
+    key!(fit.downscale: usize, Live, Link, |v, _| within(*v, 0, 16)),
     key!(fit.frames: usize, Live, Link, |v, _| within(*v, 2, 256)),
     key!(fit.min_motion_dn: f32, Live, Link, |v, _| finite_at_least(*v, 0.0)),
     key!(fit.collect_interval_ms: u64, Live, Link),
+    key!(fit.min_moving_fraction: f32, Live, Link, |v, _| within(*v, 0.0, 1.0)),
     key!(fit.fit_on_start: bool, Live, Link),
     key!(fit.max_memory_mb: Option<u64>, Live, Link),
     key!(fit.budget.gpu_seconds_per_hour: f32, Live, Link, |v, _| above_up_to(

@@ -177,6 +177,8 @@ pub struct CorrectionConfig {
     pub clamp_max: Option<u16>,
     /// Dead/stuck pixels `[x, y]`, replaced by the mean of their good 4-neighbours.
     pub bad_pixels: Vec<[u32; 2]>,
+    /// A new pattern is blended in linearly over this many frames (0 or 1 = at once).
+    pub blend_frames: u32,
 }
 
 impl Default for CorrectionConfig {
@@ -187,6 +189,7 @@ impl Default for CorrectionConfig {
             clamp_min: 0,
             clamp_max: None,
             bad_pixels: Vec::new(),
+            blend_frames: 15,
         }
     }
 }
@@ -202,6 +205,9 @@ pub struct FitSection {
     pub preset: Preset,
     /// Where fits compute.
     pub device: FitDevice,
+    /// Resolution the network is fitted at, as a reduction factor (1 = full, 8 = an eighth);
+    /// 0 = the preset's. A GPU board affords a finer one than a CPU board.
+    pub downscale: usize,
     /// Frames kept in the fit set.
     pub frames: usize,
     /// Minimum mean absolute difference (DN, on an 8×8-block thumbnail) between a new frame and
@@ -209,6 +215,10 @@ pub struct FitSection {
     pub min_motion_dn: f32,
     /// How often a frame is considered for the set, ms.
     pub collect_interval_ms: u64,
+    /// Static-scene guard: a fit starts only when the frame set's scene moved over at least
+    /// this fraction of the frame (8×8-block thumbnails that changed by `min_motion_dn`), so a
+    /// scene stared at never burns into the pattern. 0 = no guard.
+    pub min_moving_fraction: f32,
     /// Fit once at start when no stored pattern exists.
     pub fit_on_start: bool,
     /// Memory cap of a network fit, MiB (refused up front when the estimate exceeds it).
@@ -226,9 +236,11 @@ impl Default for FitSection {
             cpu_method: Method::CpTv,
             preset: Preset::Fast,
             device: FitDevice::Cpu,
+            downscale: 0,
             frames: 12,
             min_motion_dn: 8.0,
             collect_interval_ms: 250,
+            min_moving_fraction: 0.5,
             fit_on_start: true,
             max_memory_mb: None,
             budget: BudgetConfig::default(),

@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use super::core::{DaemonCore, LatestFrame};
-use crate::correct::Correction;
 use crate::frame::RawFrame;
+use crate::live_correction::LiveCorrection;
 use crate::outputs::{LoopbackOutput, SnapshotWriter};
 use crate::roughness::roughness_u16;
 use crate::service::ServiceWatchdog;
 use crate::source::{FrameSource, SourceError};
 use crate::stats::unix_ms;
-use formats::pattern::StoredPattern;
 
 /// Logs a repeating problem at most once per interval, with the count of those suppressed.
 struct RateLimited {
@@ -58,12 +57,6 @@ pub struct CaptureBeat {
     pub generation: AtomicU64,
 }
 
-struct Prepared {
-    pattern: Option<Arc<StoredPattern>>,
-    config_gen: u64,
-    correction: Correction,
-}
-
 /// Runs the frame loop until shutdown or until `generation` is retired.
 pub fn run(
     core: Arc<DaemonCore>,
@@ -76,7 +69,7 @@ pub fn run(
     let expected = (info.width, info.height);
     let started = core.started;
     let ms_now = || started.elapsed().as_millis() as u64;
-    let mut prepared: Option<Prepared> = None;
+    let mut live = LiveCorrection::new(info.width as usize, info.height as usize);
     let mut last_seq: Option<u64> = None;
     let mut fps_window = (Instant::now(), 0u32);
     let mut last_rough: Option<Instant> = None;
@@ -168,51 +161,21 @@ pub fn run(
         }
         last_seq = Some(frame.seq);
 
-        // The correction is rebuilt only when the pattern or the configuration changed.
+        // Rebuilt when the pattern or the configuration changed; a new pattern is blended in.
         let pattern = if cfg.correction.enabled {
             core.cache.current()
         } else {
             None
         };
-        let stale = prepared.as_ref().is_none_or(|p| {
-            p.config_gen != cfg_gen
-                || match (&p.pattern, &pattern) {
-                    (None, None) => false,
-                    (Some(a), Some(b)) => !Arc::ptr_eq(a, b),
-                    _ => true,
-                }
-        });
-        if stale {
-            match Correction::new(
-                expected.0 as usize,
-                expected.1 as usize,
-                pattern.as_ref().map(|p| p.data.as_slice()),
-                cfg.correction.offset,
-                (cfg.correction.clamp_min, cfg.clamp_max()),
-                &cfg.correction.bad_pixels,
-            ) {
-                Ok(correction) => {
-                    prepared = Some(Prepared {
-                        pattern: pattern.clone(),
-                        config_gen: cfg_gen,
-                        correction,
-                    })
-                }
-                Err(e) => {
-                    // Cannot happen for cache-checked patterns and validated configs; keep the
-                    // previous correction rather than stop the stream.
-                    warn!(error = %e, "correction not updated");
-                    if let Some(p) = prepared.as_mut() {
-                        p.config_gen = cfg_gen;
-                        p.pattern = pattern.clone();
-                    }
-                }
+        let mut corrected = vec![0u16; frame.data.len()];
+        if let Err(e) = live.correct(&frame.data, &mut corrected, pattern.as_ref(), &cfg, cfg_gen) {
+            // Cannot happen for cache-checked patterns and validated configs; pass the frame
+            // through rather than stop the stream.
+            if let Some(n) = bad_log.hit(Duration::from_secs(5)) {
+                warn!(error = %e, suppressed = n, "correction not updated");
             }
+            corrected.copy_from_slice(&frame.data);
         }
-        let corrected = match &prepared {
-            Some(p) => p.correction.apply_new(&frame.data),
-            None => frame.data.clone(),
-        };
         let frame = Arc::new(frame);
         let corrected = Arc::new(corrected);
         let s = &core.stats;

@@ -63,6 +63,10 @@ pub struct TelemetrySnapshot {
     pub capture_restarts: u64,
     /// Seconds since start.
     pub uptime_s: u64,
+    /// Compute seconds fits used in the last hour.
+    pub fit_used_s: f32,
+    /// The hourly compute budget and the duty cycle (`fit.budget`).
+    pub fit_budget: (f32, f32),
 }
 
 /// Shared state of a running daemon.
@@ -225,6 +229,11 @@ impl DaemonCore {
             roughness: s.roughness.get(),
             capture_restarts: s.capture_restarts.load(Ordering::Relaxed),
             uptime_s: s.uptime_s(),
+            fit_used_s: s.fit_seconds_last_hour.get().unwrap_or(0.0),
+            fit_budget: {
+                let b = &self.config().fit.budget;
+                (b.gpu_seconds_per_hour, b.duty_cycle)
+            },
         }
     }
 

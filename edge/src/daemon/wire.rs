@@ -48,6 +48,11 @@ pub fn telemetry(t: &TelemetrySnapshot, fit: FitState) -> Telemetry {
         soc_temp_c: t.soc_temp_c,
         disk_free_mb: t.disk_free_mb,
         roughness: t.roughness,
+        fit_budget: protocol::FitBudgetUse {
+            used_s: t.fit_used_s,
+            per_hour_s: t.fit_budget.0,
+            duty_cycle: t.fit_budget.1,
+        },
     }
 }
 

@@ -150,6 +150,11 @@ impl FrameSetCollector {
         self.held.iter().map(|h| h.frame.clone()).collect()
     }
 
+    /// The held frames' block-mean thumbnails (what [`super::static_guard`] measures).
+    pub fn thumbnails(&self) -> impl Iterator<Item = &[f32]> {
+        self.held.iter().map(|h| h.thumb.as_slice())
+    }
+
     /// Mean sensor temperature of the held frames.
     pub fn mean_temp(&self) -> Option<f32> {
         let temps: Vec<f32> = self

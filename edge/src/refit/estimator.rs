@@ -21,6 +21,9 @@ pub fn build_estimator(fit: &FitSection) -> Result<(Box<dyn PatternEstimator>, S
     let mut method = fit.method;
     cfg.device = fit.device.to_string();
     cfg.max_memory_mb = fit.max_memory_mb.or(cfg.max_memory_mb);
+    if fit.downscale > 0 {
+        cfg.downscale = fit.downscale;
+    }
     if fit.device != FitDevice::Cpu
         && let Err(e) = nuc::device::open_device(&cfg.device)
     {
@@ -34,12 +37,14 @@ pub fn build_estimator(fit: &FitSection) -> Result<(Box<dyn PatternEstimator>, S
 }
 
 /// Everything the factory reads: an estimator built for an equal key is reused (and keeps its
-/// warm start); any difference builds a new one.
-#[derive(Debug, Clone, PartialEq)]
+/// warm start); any difference builds a new one. The worker keeps one estimator per key, so a
+/// fit that fell back to the CPU method leaves the network's warm start in place.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EstimatorKey {
     method: Method,
     cpu_method: Method,
     preset: Preset,
+    downscale: usize,
     device: FitDevice,
     max_memory_mb: Option<u64>,
 }
@@ -51,6 +56,7 @@ impl EstimatorKey {
             method: fit.method,
             cpu_method: fit.cpu_method,
             preset: fit.preset,
+            downscale: fit.downscale,
             device: fit.device,
             max_memory_mb: fit.max_memory_mb,
         }

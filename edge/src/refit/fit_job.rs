@@ -1,21 +1,34 @@
 //! One fit running in its own low-priority thread: the budget it runs under, its progress
-//! (shared with the scheduler for status and published as events, at most 10 per second), and
-//! the thread's result.
+//! (shared with the scheduler for status and published as events, at most 10 per second), the
+//! first stage it serves before it ends (CP-TV under TV-DIP), the motion check that weighs the
+//! network's refinement of that stage, and the thread's result with its real duration.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use engine::nuc::{Budget, FitOutcome, FrameSet, Method, NucError, PatternEstimator};
-use tracing::debug;
+use engine::nuc::{Budget, FitOutcome, FrameSet, Method, NucError, Pattern, PatternEstimator};
+use tracing::{debug, info};
 
+use super::estimator::EstimatorKey;
+use super::motion_check;
+use crate::clock::ClockHold;
 use crate::events::{DaemonEvent, EventBus};
 use crate::frame::RawFrame;
 
-/// What the fit thread hands back: the estimator (kept for warm starts) and the outcome.
-pub type FitResult = (Box<dyn PatternEstimator>, Result<FitOutcome, NucError>);
+/// What the fit thread hands back: the estimator (kept for warm starts), the outcome, and the
+/// fit's real duration.
+pub type FitResult = (
+    Box<dyn PatternEstimator>,
+    Result<FitOutcome, NucError>,
+    Duration,
+);
+
+/// A first-stage pattern and how long after the fit's start it was ready.
+pub type Interim = (Pattern, Duration);
 
 /// Latest progress of the running fit, written by the fit thread.
 #[derive(Default)]
@@ -32,18 +45,29 @@ pub struct ProgressCell {
 pub struct Job {
     /// Its id.
     pub fit_id: u32,
-    /// The method it fits with.
-    pub method: Method,
     /// Why it runs.
     pub reason: String,
     /// Mean sensor temperature of its frames.
     pub temp: Option<f32>,
     /// Fraction of wall time it computes.
     pub duty: f32,
-    /// When it started.
+    /// When it started (on the worker's clock).
     pub started: Instant,
-    /// The fit thread.
-    pub handle: JoinHandle<FitResult>,
+    /// The estimator's key (where the estimator goes back to).
+    pub key: EstimatorKey,
+    /// The method it runs (after a budget fallback).
+    pub method: Method,
+    /// The fit thread, until it ended.
+    pub handle: Option<JoinHandle<FitResult>>,
+    /// The thread's result once it ended, and the instant it lands at (start + real duration:
+    /// now on the wall clock, later on a simulated one).
+    pub ended: Option<(std::thread::Result<FitResult>, Instant)>,
+    /// A pattern served before the fit ends (CP-TV under TV-DIP), and when it lands.
+    pub interim: Option<(Pattern, Instant)>,
+    /// First stages from the fit thread.
+    pub interim_rx: Receiver<Interim>,
+    /// Keeps a simulated clock from running past the fit (see `crate::clock`).
+    pub hold: ClockHold,
 }
 
 /// What a fit thread needs.
@@ -60,37 +84,62 @@ pub struct Launch {
     pub events: Arc<EventBus>,
     /// Progress for the status.
     pub progress: Arc<ProgressCell>,
+    /// Whether the first stage is sent to be served before the fit ends (the first
+    /// calibration: no pattern is served yet).
+    pub serve_interim: bool,
 }
 
-/// Starts `est` on `launch` in a new thread.
+/// Starts `est` on `launch` in a new thread; the receiver gets the first stage when the
+/// launch asks for it to be served.
 pub fn spawn(
     mut est: Box<dyn PatternEstimator>,
     launch: Launch,
-) -> std::io::Result<JoinHandle<FitResult>> {
+) -> std::io::Result<(JoinHandle<FitResult>, Receiver<Interim>)> {
     launch.progress.step.store(0, Ordering::Relaxed);
     launch
         .progress
         .total
         .store(launch.budget.max_steps.unwrap_or(0), Ordering::Relaxed);
-    std::thread::Builder::new()
+    let (interim_tx, interim_rx) = mpsc::channel();
+    let handle = std::thread::Builder::new()
         .name("dipnuc-fit".into())
         .spawn(move || {
             lower_priority(launch.nice);
-            let result = run_fit(est.as_mut(), &launch);
-            (est, result)
-        })
+            let start = Instant::now();
+            let mut base = None;
+            let mut interim = |p: &Pattern| {
+                if launch.serve_interim {
+                    let _ = interim_tx.send((p.clone(), start.elapsed()));
+                }
+                base = Some(p.clone());
+            };
+            let result = match frame_set(&launch.frames) {
+                Err(e) => Err(e),
+                Ok(set) => run_fit(est.as_mut(), &set, &launch, &mut interim)
+                    .map(|out| keep_what_motion_supports(out, base, &set, launch.fit_id)),
+            };
+            (est, result, start.elapsed())
+        })?;
+    Ok((handle, interim_rx))
 }
 
-fn run_fit(est: &mut dyn PatternEstimator, l: &Launch) -> Result<FitOutcome, NucError> {
-    let (w, h) = (l.frames[0].width as usize, l.frames[0].height as usize);
-    let data = l
-        .frames
+fn frame_set(frames: &[Arc<RawFrame>]) -> Result<FrameSet, NucError> {
+    let (w, h) = (frames[0].width as usize, frames[0].height as usize);
+    let data = frames
         .iter()
         .map(|f| f.data.iter().map(|&v| f32::from(v)).collect())
         .collect();
-    let set = FrameSet::new(w, h, data)?;
+    FrameSet::new(w, h, data)
+}
+
+fn run_fit(
+    est: &mut dyn PatternEstimator,
+    set: &FrameSet,
+    l: &Launch,
+    interim: &mut dyn FnMut(&Pattern),
+) -> Result<FitOutcome, NucError> {
     let mut last_pub: Option<Instant> = None;
-    est.estimate(&set, &l.budget, &mut |p| {
+    est.estimate_staged(set, &l.budget, interim, &mut |p| {
         l.progress.step.store(p.step, Ordering::Relaxed);
         l.progress.total.store(p.total_steps, Ordering::Relaxed);
         l.progress
@@ -114,6 +163,38 @@ fn run_fit(est: &mut dyn PatternEstimator, l: &Launch) -> Result<FitOutcome, Nuc
         }
         ControlFlow::Continue(())
     })
+}
+
+/// Weighs the network's refinement of a staged fit by what registered frame pairs support
+/// (see `motion_check`); without evidence (too little motion) the first stage is kept.
+fn keep_what_motion_supports(
+    mut out: FitOutcome,
+    base: Option<Pattern>,
+    set: &FrameSet,
+    fit_id: u32,
+) -> FitOutcome {
+    let Some(base) = base else {
+        return out;
+    };
+    let check = motion_check::refine_weight(set, &base, &out.pattern);
+    // Smooth scene structure hardly changes over a shift, so a weight between the extremes
+    // says the network mixed scene into its pattern: it is kept only when the frames clearly
+    // support it.
+    let alpha = check.map_or(0.0, |c| c.alpha).max(0.0);
+    let alpha = if alpha >= motion_check::MIN_SUPPORT {
+        alpha
+    } else {
+        0.0
+    };
+    info!(
+        fit_id,
+        alpha,
+        pairs = check.map_or(0, |c| c.pairs),
+        gain = check.map_or(0.0, |c| c.gain),
+        "network refinement weighed by registered frames"
+    );
+    out.pattern = motion_check::weighted(&base, &out.pattern, alpha);
+    out
 }
 
 /// Lowers the calling thread's scheduling priority (Linux nice values are per thread).

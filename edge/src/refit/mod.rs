@@ -13,15 +13,20 @@
 //! ```
 //!
 //! `scheduler.rs` is the handle, `worker.rs` the thread, `triggers.rs` the refit decision,
-//! `fit_job.rs` one fit's thread, `estimator.rs` building (and reusing) the estimator,
-//! `collector.rs` the frame set, `ledger.rs` the hourly budget, `request.rs` the public types.
+//! `static_guard.rs` the static-scene guard, `fit_job.rs` one fit's thread (staged: the CP-TV
+//! stage served first, the network's refinement weighed by `motion_check.rs`), `estimator.rs`
+//! building (and keeping, per key) the estimators, `collector.rs` the frame set, `ledger.rs`
+//! the hourly budget, `request.rs` the public types. The worker's time is a
+//! [`crate::clock::Clock`]: the wall clock on a device, a simulated one in the drift bench.
 
 mod collector;
 mod estimator;
 mod fit_job;
 mod ledger;
+pub mod motion_check;
 mod request;
 mod scheduler;
+pub mod static_guard;
 mod triggers;
 mod worker;
 

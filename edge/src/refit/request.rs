@@ -38,7 +38,8 @@ pub enum RefitError {
 pub enum RefitState {
     /// Nothing to do.
     Idle,
-    /// A fit is due but the frame set is not diverse enough yet.
+    /// A fit is due but the frame set is not diverse enough yet: too few frames, or the scene
+    /// moved over too little of the frame (the static-scene guard).
     Collecting {
         /// Fit id it will get.
         fit_id: u32,
@@ -46,6 +47,8 @@ pub enum RefitState {
         have: usize,
         /// Frames needed.
         need: usize,
+        /// Share of the frame over which the set's scene moved (0..=1).
+        moving: f32,
     },
     /// A fit runs.
     Running {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::estimator::EstimatorFactory;
 use super::request::{FitRequest, RefitError, RefitState, RefitStatus};
 use super::worker::{Command, RefitShared, Worker};
+use crate::clock::{Clock, WallClock};
 use crate::frame::RawFrame;
 
 /// Handle of the scheduler thread.
@@ -21,10 +22,19 @@ pub struct RefitScheduler {
 }
 
 impl RefitScheduler {
-    /// Starts the scheduler thread.
+    /// Starts the scheduler thread on the wall clock.
     pub fn start(
         shared: RefitShared,
         factory: EstimatorFactory,
+    ) -> std::io::Result<RefitScheduler> {
+        RefitScheduler::start_with_clock(shared, factory, Arc::new(WallClock))
+    }
+
+    /// Starts the scheduler thread on `clock` (a simulated clock in the drift bench).
+    pub fn start_with_clock(
+        shared: RefitShared,
+        factory: EstimatorFactory,
+        clock: Arc<dyn Clock>,
     ) -> std::io::Result<RefitScheduler> {
         let (ctx, crx) = mpsc::channel();
         let (ftx, frx) = mpsc::sync_channel(2);
@@ -36,7 +46,7 @@ impl RefitScheduler {
         let st = status.clone();
         let thread = std::thread::Builder::new()
             .name("dipnuc-refit".into())
-            .spawn(move || Worker::new(shared, factory, st).run(crx, frx))?;
+            .spawn(move || Worker::new(shared, factory, st, clock).run(crx, frx))?;
         Ok(RefitScheduler {
             commands: ctx,
             frames: ftx,
@@ -48,6 +58,12 @@ impl RefitScheduler {
     /// Offers a captured frame for the fit set (never blocks; dropped when the scheduler is busy).
     pub fn offer_frame(&self, frame: &Arc<RawFrame>) {
         let _ = self.frames.try_send(frame.clone());
+    }
+
+    /// Offers a frame and waits while the scheduler's queue is full: for a simulated camera
+    /// (the drift bench), which must not outrun the daemon it feeds.
+    pub fn offer_frame_waiting(&self, frame: &Arc<RawFrame>) {
+        let _ = self.frames.send(frame.clone());
     }
 
     /// Asks for a fit; returns the id it will have. It starts as soon as enough frames are

@@ -1,26 +1,31 @@
 //! The scheduler thread: takes commands and frames, follows the configuration generation
 //! (frame-set limits, the hourly allowance), decides when a fit is due, starts it when the set
-//! is diverse enough and the budget allows, and installs its pattern when it ends.
+//! is diverse enough (enough frames, and a scene that moved: the static-scene guard) and the
+//! budget allows (the CPU method when what is left cannot afford the network), serves a staged
+//! fit's first stage at once, and installs its pattern when it ends. Time is the worker's
+//! [`Clock`]: the wall clock on a device, a simulated one in the drift bench.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::nuc::{Budget, Method, PatternEstimator};
+use engine::nuc::{self, Budget, Method, PatternEstimator};
 use formats::pattern::{PatternMeta, StoredPattern};
 use tracing::{debug, info, warn};
 
 use super::estimator::{EstimatorFactory, EstimatorKey, state_path};
-use super::fit_job::{self, Job, Launch, ProgressCell};
+use super::fit_job::{self, FitResult, Job, Launch, ProgressCell};
 use super::request::{FitRequest, RefitError, RefitState, RefitStatus};
 use super::triggers::{self, Inputs};
-use super::{ComputeLedger, FrameSetCollector};
+use super::{ComputeLedger, FrameSetCollector, static_guard};
+use crate::clock::Clock;
 use crate::config::{FitSection, LiveConfig};
 use crate::events::{DaemonEvent, EventBus, FitEnd};
 use crate::frame::RawFrame;
 use crate::pattern_cache::PatternCache;
-use crate::stats::{LastFit, Stats, unix_ms};
+use crate::stats::{LastFit, Stats};
 
 /// What the handle asks of the thread.
 pub enum Command {
@@ -68,13 +73,15 @@ struct Pending {
 /// The scheduler thread's state.
 pub struct Worker {
     shared: RefitShared,
+    clock: Arc<dyn Clock>,
     factory: EstimatorFactory,
     status: Arc<Mutex<RefitStatus>>,
     config_generation: u64,
     collector: FrameSetCollector,
     ledger: ComputeLedger,
-    estimator: Option<Box<dyn PatternEstimator>>,
-    estimator_key: Option<EstimatorKey>,
+    /// Estimators by key: kept between fits (TV-DIP warm-starts), also across a fit that fell
+    /// back to the CPU method.
+    estimators: HashMap<EstimatorKey, Box<dyn PatternEstimator>>,
     next_id: u32,
     pending: Option<Pending>,
     job: Option<Job>,
@@ -85,6 +92,8 @@ pub struct Worker {
     roughness_baseline: Option<f32>,
     baseline_after: Option<Instant>,
     budget_warned: bool,
+    /// Compute the last fit of each method used (what the next one will likely need).
+    last_cost: HashMap<Method, Duration>,
 }
 
 impl Worker {
@@ -93,7 +102,9 @@ impl Worker {
         shared: RefitShared,
         factory: EstimatorFactory,
         status: Arc<Mutex<RefitStatus>>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
+        let now = clock.now();
         let config_generation = shared.config.generation();
         let cfg = shared.config.load();
         let f = &cfg.fit;
@@ -106,10 +117,10 @@ impl Worker {
             ),
             ledger: ComputeLedger::new(Duration::from_secs_f32(f.budget.gpu_seconds_per_hour)),
             shared,
+            clock,
             factory,
             status,
-            estimator: None,
-            estimator_key: None,
+            estimators: HashMap::new(),
             next_id: 1,
             pending: None,
             job: None,
@@ -118,8 +129,9 @@ impl Worker {
             last_collect: None,
             last_auto: None,
             roughness_baseline: None,
-            baseline_after: Some(Instant::now() + Duration::from_secs(2)),
+            baseline_after: Some(now + Duration::from_secs(2)),
             budget_warned: false,
+            last_cost: HashMap::new(),
         }
     }
 
@@ -148,15 +160,12 @@ impl Worker {
             }
             if shutdown {
                 self.abort.store(true, Ordering::Relaxed);
-                if let Some(job) = self.job.take() {
-                    let _ = job.handle.join();
+                if let Some(h) = self.job.take().and_then(|j| j.handle) {
+                    let _ = h.join();
                 }
                 return;
             }
-            if self.job.as_ref().is_some_and(|j| j.handle.is_finished()) {
-                let job = self.job.take().expect("checked");
-                self.finish(job);
-            }
+            self.poll_job();
             if self.job.is_none() {
                 self.check_triggers();
                 self.maybe_start();
@@ -183,9 +192,66 @@ impl Worker {
         debug!(generation, "refit worker follows the changed configuration");
     }
 
+    /// Lands what the fit thread produced once the clock has reached the time it took: the
+    /// first stage, then the result.
+    fn poll_job(&mut self) {
+        let now = self.clock.now();
+        let Some(job) = self.job.as_mut() else {
+            return;
+        };
+        while let Ok((pattern, after)) = job.interim_rx.try_recv() {
+            let at = job.started + after;
+            job.hold.release_until(at);
+            job.interim = Some((pattern, at));
+        }
+        if job.interim.as_ref().is_some_and(|(_, at)| now >= *at) {
+            let (pattern, _) = job.interim.take().expect("checked");
+            let (fit_id, temp) = (job.fit_id, job.temp);
+            self.install_interim(fit_id, temp, pattern);
+        }
+        let Some(job) = self.job.as_mut() else {
+            return;
+        };
+        if job.ended.is_none() && job.handle.as_ref().is_some_and(|h| h.is_finished()) {
+            let r = job.handle.take().expect("checked").join();
+            let real = r.as_ref().map_or(Duration::ZERO, |r| r.2);
+            let at = job.started + real;
+            job.hold.release_until(at);
+            job.ended = Some((r, at));
+        }
+        if job.interim.is_none() && job.ended.as_ref().is_some_and(|(_, at)| now >= *at) {
+            let mut job = self.job.take().expect("checked");
+            let (r, at) = job.ended.take().expect("checked");
+            self.finish(job, r, at);
+        }
+    }
+
+    /// Serves the first stage of a fit (CP-TV under TV-DIP) while the network still refines.
+    fn install_interim(&mut self, fit_id: u32, temp: Option<f32>, pattern: nuc::Pattern) {
+        let (w, h) = (pattern.width() as u32, pattern.height() as u32);
+        let stored = StoredPattern {
+            width: w,
+            height: h,
+            data: pattern.into_data(),
+            meta: PatternMeta {
+                camera: self.shared.config.load().camera.name.clone(),
+                sensor_temp_c: temp,
+                unix_ms: self.clock.unix_ms(),
+                fit_loss: None,
+                method: Method::CpTv.to_string(),
+                steps: 0,
+                duration_ms: 0,
+            },
+        };
+        match self.shared.cache.install(stored) {
+            Ok(_) => info!(fit_id, "first stage served (cp-tv); the network refines it"),
+            Err(e) => warn!(fit_id, error = %e, "first-stage pattern not installed"),
+        }
+    }
+
     fn collect(&mut self, f: Arc<RawFrame>) {
         let interval = Duration::from_millis(self.shared.config.load().fit.collect_interval_ms);
-        let now = Instant::now();
+        let now = self.clock.now();
         if self
             .last_collect
             .is_some_and(|t| now.duration_since(t) < interval)
@@ -201,7 +267,7 @@ impl Worker {
             return Err(RefitError::Busy(j.fit_id));
         }
         let need = Duration::from_secs(1);
-        let now = Instant::now();
+        let now = self.clock.now();
         if self.ledger.remaining(now) < need {
             let at = self.ledger.available_at(now, need);
             return Err(RefitError::Budget(at.duration_since(now).as_secs() + 1));
@@ -214,7 +280,7 @@ impl Worker {
                 id
             }
         };
-        let since = self.pending.as_ref().map_or_else(Instant::now, |p| p.since);
+        let since = self.pending.as_ref().map_or(now, |p| p.since);
         self.pending = Some(Pending {
             fit_id,
             reason: "requested".into(),
@@ -250,7 +316,7 @@ impl Worker {
             return;
         }
         let cfg = self.shared.config.load();
-        let now = Instant::now();
+        let now = self.clock.now();
         let stats = &self.shared.stats;
         // Roughness baseline: the first reading a little after a pattern was installed.
         if let Some(after) = self.baseline_after
@@ -269,7 +335,7 @@ impl Worker {
             too_soon: self
                 .last_auto
                 .is_some_and(|l| now.duration_since(l) < min_interval),
-            unix_ms: unix_ms(),
+            unix_ms: self.clock.unix_ms(),
             temp_now: stats.sensor_temp_c.get(),
             roughness_now: stats.roughness.get(),
             roughness_baseline: self.roughness_baseline,
@@ -292,10 +358,15 @@ impl Worker {
             return;
         };
         let cfg = self.shared.config.load();
-        if self.collector.len() < frames_needed(cfg.fit.frames, since.elapsed()) {
+        let now = self.clock.now();
+        if self.collector.len() < frames_needed(cfg.fit.frames, now.duration_since(since)) {
             return;
         }
-        let now = Instant::now();
+        let moving =
+            static_guard::moving_fraction(self.collector.thumbnails(), cfg.fit.min_motion_dn);
+        if !static_guard::may_fit(moving, cfg.fit.min_moving_fraction) {
+            return;
+        }
         let remaining = self.ledger.remaining(now);
         if remaining < Duration::from_secs(1) {
             if !self.budget_warned {
@@ -317,7 +388,19 @@ impl Worker {
         if let Some(method) = p.req.method {
             fit_cfg.method = method;
         }
-        let Some(est) = self.estimator_for(&fit_cfg, p.fit_id) else {
+        // The network only when this hour's budget still affords a fit like its last one;
+        // otherwise the CPU method, so a due refit is never skipped.
+        if let Some(cost) = self.last_cost.get(&fit_cfg.method)
+            && fit_cfg.method != fit_cfg.cpu_method
+            && remaining < *cost
+        {
+            info!(method = %fit_cfg.method, fallback = %fit_cfg.cpu_method,
+                  remaining_s = remaining.as_secs_f32(), cost_s = cost.as_secs_f32(),
+                  "budget left is below the method's last fit; using the CPU method");
+            fit_cfg.method = fit_cfg.cpu_method;
+        }
+        let key = EstimatorKey::of(&fit_cfg);
+        let Some(est) = self.estimator_for(&fit_cfg, &key, p.fit_id) else {
             self.last_auto = Some(now);
             return;
         };
@@ -349,17 +432,29 @@ impl Worker {
             nice: b.nice,
             events: self.shared.events.clone(),
             progress: self.progress.clone(),
+            // The first calibration serves the classical stage at once (TV-DIP's CP-TV start).
+            serve_interim: self.shared.cache.current().is_none(),
         };
+        // Held from here, a simulated clock cannot pass the fit's start: read the start under
+        // the hold (the driver may have moved the clock since `now`, while the estimator was
+        // built), so the fit lands exactly its real duration after the instant it saw.
+        let hold = self.clock.hold();
+        let started = self.clock.now();
         match fit_job::spawn(est, launch) {
-            Ok(handle) => {
+            Ok((handle, interim_rx)) => {
                 self.job = Some(Job {
                     fit_id: p.fit_id,
-                    method: fit_cfg.method,
                     reason: p.reason,
                     temp: self.collector.mean_temp(),
                     duty: b.duty_cycle,
-                    started: now,
-                    handle,
+                    started,
+                    key,
+                    method: fit_cfg.method,
+                    handle: Some(handle),
+                    ended: None,
+                    interim: None,
+                    interim_rx,
+                    hold,
                 })
             }
             Err(e) => {
@@ -371,54 +466,56 @@ impl Worker {
         }
     }
 
-    /// The estimator for `fit`: the kept one when it was built for the same settings (it
-    /// warm-starts from its last fit), else a new one, loading the saved warm-start state on
-    /// the first build. `None` (published as a failed fit) when it cannot be built.
+    /// The estimator for `fit`: the one kept for its key (it warm-starts from its last fit),
+    /// else a new one that loads the saved warm-start state when there is one (a state the
+    /// estimator cannot use is ignored). `None` (published as a failed fit) when it cannot be
+    /// built.
     fn estimator_for(
         &mut self,
         fit: &FitSection,
+        key: &EstimatorKey,
         fit_id: u32,
     ) -> Option<Box<dyn PatternEstimator>> {
-        let key = EstimatorKey::of(fit);
-        if self.estimator_key.as_ref() != Some(&key) || self.estimator.is_none() {
-            match (self.factory)(fit) {
-                Ok((mut est, desc)) => {
-                    let sp = state_path(self.shared.cache.path());
-                    if self.estimator_key.is_none() && sp.exists() {
-                        match est.load_state(&sp) {
-                            Ok(true) => info!(path = %sp.display(), "warm start state loaded"),
-                            Ok(false) => {}
-                            Err(e) => {
-                                warn!(path = %sp.display(), error = %e, "warm start state ignored")
-                            }
+        if let Some(est) = self.estimators.remove(key) {
+            return Some(est);
+        }
+        match (self.factory)(fit) {
+            Ok((mut est, desc)) => {
+                let sp = state_path(self.shared.cache.path());
+                if sp.exists() {
+                    match est.load_state(&sp) {
+                        Ok(true) => info!(path = %sp.display(), "warm start state loaded"),
+                        Ok(false) => {}
+                        Err(e) => {
+                            warn!(path = %sp.display(), error = %e, "warm start state ignored")
                         }
                     }
-                    info!(estimator = %desc, "fit estimator ready");
-                    self.estimator = Some(est);
-                    self.estimator_key = Some(key);
                 }
-                Err(e) => {
-                    warn!(fit_id, error = %e, "cannot build the fit estimator");
-                    let method = fit.method;
-                    self.publish_done(fit_id, method, FitEnd::Failed, 0.0, 0, 0, e.to_string());
-                    return None;
-                }
+                info!(estimator = %desc, "fit estimator ready");
+                Some(est)
+            }
+            Err(e) => {
+                warn!(fit_id, error = %e, "cannot build the fit estimator");
+                self.publish_done(fit_id, fit.method, FitEnd::Failed, 0.0, 0, 0, e.to_string());
+                None
             }
         }
-        self.estimator.take()
     }
 
-    fn finish(&mut self, job: Job) {
-        let now = Instant::now();
+    /// Books the fit that ended (`now` = its start + its real duration), keeps its estimator
+    /// and installs its pattern.
+    fn finish(&mut self, job: Job, ended: std::thread::Result<FitResult>, now: Instant) {
         self.last_auto = Some(now);
         let wall = now.duration_since(job.started);
-        self.ledger.record(now, wall.mul_f32(job.duty));
+        let compute = wall.mul_f32(job.duty);
+        self.ledger.record(now, compute);
+        self.last_cost.insert(job.method, compute);
         self.shared
             .stats
             .fit_seconds_last_hour
             .set(Some(self.ledger.used(now).as_secs_f32()));
         let wall_ms = wall.as_millis() as u64;
-        let Ok((est, result)) = job.handle.join() else {
+        let Ok((est, result, _)) = ended else {
             warn!(fit_id = job.fit_id, "fit thread panicked");
             self.publish_done(
                 job.fit_id,
@@ -429,11 +526,9 @@ impl Worker {
                 wall_ms,
                 "fit thread panicked".into(),
             );
-            self.estimator = None;
-            self.estimator_key = None;
             return;
         };
-        self.estimator = Some(est);
+        self.estimators.insert(job.key.clone(), est);
         let out = match result {
             Ok(o) => o,
             Err(e) => {
@@ -477,7 +572,7 @@ impl Worker {
             meta: PatternMeta {
                 camera: self.shared.config.load().camera.name.clone(),
                 sensor_temp_c: job.temp,
-                unix_ms: unix_ms(),
+                unix_ms: self.clock.unix_ms(),
                 fit_loss: Some(out.loss),
                 method: out.method.to_string(),
                 steps: out.steps,
@@ -511,16 +606,16 @@ impl Worker {
             loss: out.loss,
             duration_ms: duration_ms.min(u64::from(u32::MAX)) as u32,
             steps: out.steps,
-            unix_ms: unix_ms(),
+            unix_ms: self.clock.unix_ms(),
         });
-        if let Some(est) = &self.estimator {
+        if let Some(est) = self.estimators.get(&job.key) {
             let sp = state_path(self.shared.cache.path());
             if let Err(e) = est.save_state(&sp) {
                 warn!(path = %sp.display(), error = %e, "warm start state not saved");
             }
         }
         self.roughness_baseline = None;
-        self.baseline_after = Some(Instant::now() + Duration::from_secs(2));
+        self.baseline_after = Some(now + Duration::from_secs(2));
         info!(fit_id = job.fit_id, method = %out.method, loss = out.loss, steps = out.steps,
               duration_ms, reason = %job.reason, "fit done; pattern installed");
         self.publish_done(
@@ -561,24 +656,35 @@ impl Worker {
     }
 
     fn update_status(&mut self) {
+        let now = self.clock.now();
+        // The hour's use slides down while no fit runs: telemetry shows it as it is now.
+        self.shared
+            .stats
+            .fit_seconds_last_hour
+            .set(Some(self.ledger.used(now).as_secs_f32()));
         let state = if let Some(j) = &self.job {
             RefitState::Running {
                 fit_id: j.fit_id,
                 step: self.progress.step.load(Ordering::Relaxed),
                 total_steps: self.progress.total.load(Ordering::Relaxed),
                 loss: f32::from_bits(self.progress.loss_bits.load(Ordering::Relaxed)),
-                elapsed_ms: j.started.elapsed().as_millis() as u64,
+                elapsed_ms: now.saturating_duration_since(j.started).as_millis() as u64,
             }
         } else if let Some(p) = &self.pending {
-            let need = frames_needed(self.shared.config.load().fit.frames, p.since.elapsed());
-            if self.collector.len() < need {
+            let cfg = self.shared.config.load();
+            let need = frames_needed(cfg.fit.frames, now.saturating_duration_since(p.since));
+            let moving =
+                static_guard::moving_fraction(self.collector.thumbnails(), cfg.fit.min_motion_dn);
+            if self.collector.len() < need
+                || !static_guard::may_fit(moving, cfg.fit.min_moving_fraction)
+            {
                 RefitState::Collecting {
                     fit_id: p.fit_id,
                     have: self.collector.len(),
                     need,
+                    moving,
                 }
             } else {
-                let now = Instant::now();
                 let at = self.ledger.available_at(now, Duration::from_secs(1));
                 RefitState::WaitingForBudget {
                     seconds: at.duration_since(now).as_secs(),

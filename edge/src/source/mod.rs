@@ -5,6 +5,7 @@
 //! for a frame it could not use (the capture loop logs it, counts it as dropped and goes on) and
 //! `SourceError::Disconnected` when the device is gone (the loop calls `reopen` until it is back).
 
+pub mod drift;
 pub mod replay;
 pub mod sim;
 #[cfg(all(target_os = "linux", feature = "v4l2"))]

@@ -10,9 +10,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::output;
 
 /// Run the whole system on a simulated camera: start an edge daemon, connect over TCP on
-/// loopback, calibrate on a CPU budget, and write raw, pattern, corrected and side-by-side
-/// images plus report.md/report.json (PSNR against the simulator's clean frames, roughness
-/// before and after).
+/// loopback, calibrate on a CPU budget (TV-DIP: CP-TV is served at once, the network's pattern
+/// is blended in when done), and write raw, pattern, corrected and side-by-side images, a
+/// PSNR-over-time chart and report.md/report.json (PSNR against the simulator's clean frames,
+/// roughness before and after).
 ///
 /// Examples:
 ///   dipnuc demo
@@ -25,7 +26,7 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR", default_value = "dipnuc-demo")]
     pub out: PathBuf,
     /// Fit method on the device: tv-dip, cp-tv or colmean.
-    #[arg(long, default_value = "cp-tv")]
+    #[arg(long, default_value = "tv-dip")]
     pub method: String,
     /// Engine preset: fast, paper or refine.
     #[arg(long, default_value = "fast")]
@@ -77,6 +78,12 @@ pub fn run(a: DemoArgs, json: bool) -> anyhow::Result<()> {
             report.fit_steps,
             report.fit_seconds
         );
+        if let (Some(f), Some(m)) = (&report.first_stage, &report.first_stage_method) {
+            output::outln!(
+                "first stage {m} (served at once): {:.2} dB on the same frame",
+                f.psnr_db
+            );
+        }
         output::outln!(
             "PSNR {:.2} dB -> {:.2} dB ({:+.2} dB); roughness {:.5} -> {:.5} (clean scene {:.5})",
             report.raw.psnr_db,

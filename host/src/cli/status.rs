@@ -77,6 +77,15 @@ pub fn run(_a: StatusArgs, conn: &ConnectionArgs, json: bool) -> anyhow::Result<
         ),
         ("fit", fit_now),
         ("last fit", last),
+        (
+            "fit budget",
+            format!(
+                "{:.1} of {:.0} compute s used in the last hour (duty cycle {:.0} %)",
+                t.fit_budget.used_s,
+                t.fit_budget.per_hour_s,
+                100.0 * t.fit_budget.duty_cycle
+            ),
+        ),
         ("roughness", opt(t.roughness.map(|r| format!("{r:.5}")))),
         (
             "sensor temp",

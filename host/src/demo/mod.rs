@@ -1,15 +1,19 @@
 //! `dipnuc demo`, the main job without hardware: start an edge daemon on the simulated
-//! camera (in-process, through `edge::daemon`), talk to it over a real TCP link on loopback
-//! with the same client as for a real device, calibrate within a CPU budget, pull raw,
-//! corrected and pattern frames, and write images plus a report measured against the
+//! 320×256 camera (in-process, through `edge::daemon`), talk to it over a real TCP link on
+//! loopback with the same client as for a real device, calibrate with TV-DIP within a CPU
+//! budget — the device serves the CP-TV stage at once and blends the network's pattern in when
+//! it is done — while a second connection samples the streams, then pull raw, corrected and
+//! pattern frames, and write images, a PSNR-over-time chart and a report measured against the
 //! simulator's ground truth (the simulator is a deterministic function of its configuration,
 //! so the host rebuilds the same [`SimModel`] to get the clean scene of any frame).
 
 mod metrics;
 mod report;
+mod watch;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use edge::config::EdgeConfig;
@@ -23,6 +27,7 @@ use crate::client::{
 use crate::frame_image::{self, ImageWriteError};
 
 pub use report::{DemoReport, FrameQuality};
+pub use watch::StreamSample;
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +48,7 @@ impl Default for DemoOptions {
     fn default() -> Self {
         DemoOptions {
             out: PathBuf::from("dipnuc-demo"),
-            method: "cp-tv".into(),
+            method: "tv-dip".into(),
             preset: "fast".into(),
             max_seconds: 60,
             frames: 8,
@@ -96,9 +101,9 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
     }
 }
 
-/// The daemon configuration of the demo: the simulated 160×120 camera (same model as
-/// `boards/cameras/sim160.toml`), no automatic refits, TCP on a free loopback port with a
-/// fresh token, state in `state_dir`.
+/// The daemon configuration of the demo: the simulated 320×256 camera of
+/// `boards/cameras/sim320.toml`, no automatic refits, TCP on a free loopback port with a fresh
+/// token, state in `state_dir`.
 pub fn edge_config(
     opts: &DemoOptions,
     state_dir: &Path,
@@ -111,12 +116,29 @@ id = "demo-sim"
 board = "sim"
 
 [camera]
-name = "simulated-160x120"
+name = "simulated-320x256"
 source = "sim"
-width = 160
-height = 120
+width = 320
+height = 256
 fps = 30.0
 bit_depth = 14
+
+[camera.sim]
+seed = 7
+scene_level = 7000.0
+scene_contrast = 2200.0
+motion_px_per_s = 50.0
+column_fpn = 45.0
+pixel_fpn = 18.0
+lpn = 260.0
+drift_per_c = 0.06
+temporal_noise = 6.0
+temp_start_c = 28.0
+temp_drift_c_per_min = 1.6
+temp_wobble_c = 2.0
+
+[correction]
+blend_frames = 15
 
 [fit]
 method = {method}
@@ -130,6 +152,7 @@ fit_on_start = false
 [fit.budget]
 max_seconds = {max_seconds}
 gpu_seconds_per_hour = 3600.0
+nice = 0
 
 [fit.triggers]
 max_age_s = 0
@@ -204,6 +227,12 @@ pub fn run(
             opts.method, opts.preset, opts.max_seconds
         )));
         dev.subscribe_fit()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (conn, sim, stop) = (conn.clone(), Arc::new(sim.clone()), stop.clone());
+            let method = opts.method.clone();
+            std::thread::spawn(move || watch::watch(conn, sim, stop, method))
+        };
         let fit_id = dev.calibrate_start(&CalibrateOptions {
             preset: opts.preset.clone(),
             max_seconds: opts.max_seconds,
@@ -214,7 +243,12 @@ pub fn run(
         let wait = Duration::from_secs(u64::from(opts.max_seconds) + 60);
         let end = dev.follow_fit(fit_id, wait, &never, |p| {
             on_event(DemoEvent::Fit(p.clone()))
-        })?;
+        });
+        // Keep sampling until the new pattern is blended in.
+        std::thread::sleep(Duration::from_millis(1500));
+        stop.store(true, Ordering::Relaxed);
+        let watched = watcher.join().unwrap_or_default();
+        let end = end?;
         let (outcome, steps, fit_ms, loss) = match &end {
             FitEnd::Done(d) if d.outcome == FitOutcome::Completed => {
                 ("completed", d.steps, d.duration_ms, d.loss)
@@ -230,8 +264,6 @@ pub fn run(
         on_event(DemoEvent::Stage(
             "pulling raw, corrected and pattern frames".into(),
         ));
-        // Let a few frames pass so the corrected stream uses the new pattern.
-        std::thread::sleep(Duration::from_millis(200));
         let (raw, corrected) = same_frame_pair(&mut dev)?;
         let pattern = dev.snapshot(SnapshotKind::Pattern)?;
 
@@ -261,15 +293,48 @@ pub fn run(
         };
         let (raw_q, clean) = quality(&raw)?;
         let (cor_q, _) = quality(&corrected)?;
-        let truth = sim.pattern_at(
-            raw.meta
-                .sensor_temp_c
-                .unwrap_or_else(|| sim.temperature(raw_q.seq)),
-        );
+        // The same raw frame corrected with the first-stage (CP-TV) pattern, as the device
+        // corrects: raw − zero-mean pattern.
+        let first_stage = watched.first_stage.as_ref().map(|p| {
+            let pat = p.to_f32();
+            let mean = pat.iter().map(|&v| f64::from(v)).sum::<f64>() / pat.len().max(1) as f64;
+            let v: Vec<f32> = raw
+                .to_f32()
+                .iter()
+                .zip(&pat)
+                .map(|(r, p)| (r - (p - mean as f32)).round().clamp(0.0, 16383.0))
+                .collect();
+            let q = FrameQuality {
+                seq: raw_q.seq,
+                psnr_db: metrics::psnr_offset_free(&v, &clean),
+                psnr_minmax_db: metrics::psnr_minmax(&v, &clean),
+                roughness: metrics::roughness(&v, w, h),
+            };
+            (q, v, p.meta.label.to_string())
+        });
+        let truth = sim.pattern_of(raw_q.seq);
         let (pattern_rmse_dn, pattern_rms_dn) = metrics::pattern_error(&pattern.to_f32(), &truth);
 
         on_event(DemoEvent::Stage("writing images and the report".into()));
-        let files = write_images(&opts.out, w, h, &raw, &corrected, &pattern, &clean)?;
+        let mut files = write_images(
+            &opts.out,
+            w,
+            h,
+            &raw,
+            &corrected,
+            &pattern,
+            &clean,
+            first_stage.as_ref().map(|f| f.1.as_slice()),
+        )?;
+        report::psnr_chart(&watched.samples, &opts.method)
+            .save_png(&opts.out.join("psnr_over_time.png"), 900, 380)
+            .map_err(|e| {
+                DemoError::Image(ImageWriteError::Write {
+                    path: opts.out.join("psnr_over_time.png"),
+                    reason: e.to_string(),
+                })
+            })?;
+        files.push("psnr_over_time.png".into());
         let mut report = DemoReport {
             width: w,
             height: h,
@@ -283,6 +348,9 @@ pub fn run(
             fit_loss: loss,
             raw: raw_q,
             corrected: cor_q,
+            first_stage: first_stage.as_ref().map(|f| f.0),
+            first_stage_method: first_stage.as_ref().map(|f| f.2.clone()),
+            timeline: watched.samples,
             clean_roughness: metrics::roughness(&clean, w, h),
             pattern_rmse_dn,
             pattern_rms_dn,
@@ -318,6 +386,7 @@ fn same_frame_pair(dev: &mut Device) -> Result<(Snapshot, Snapshot), DemoError> 
     Ok(last.expect("at least one try"))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_images(
     out: &Path,
     w: usize,
@@ -326,6 +395,7 @@ fn write_images(
     corrected: &Snapshot,
     pattern: &Snapshot,
     clean: &[f32],
+    first_stage: Option<&[f32]>,
 ) -> Result<Vec<String>, DemoError> {
     let words = |s: &Snapshot| match &s.pixels {
         Pixels::U16(v) => v.clone(),
@@ -353,17 +423,14 @@ fn write_images(
         let d = mean(v) - mean(clean);
         Some((lo + d, hi + d))
     };
-    let (sw, sh, rgb) = frame_image::side_by_side(
-        w,
-        h,
-        &[
-            (&rawf, shifted(&rawf)),
-            (&corf, shifted(&corf)),
-            (clean, Some((lo, hi))),
-        ],
-        3,
-        8,
-    );
+    // Raw, the first stage (CP-TV) and the final method on the same frame, then the clean one.
+    let mut panels = vec![(rawf.as_slice(), shifted(&rawf))];
+    if let Some(v) = first_stage {
+        panels.push((v, shifted(v)));
+    }
+    panels.push((corf.as_slice(), shifted(&corf)));
+    panels.push((clean, Some((lo, hi))));
+    let (sw, sh, rgb) = frame_image::side_by_side(w, h, &panels, 2, 8);
     frame_image::save_rgb(&out.join("side_by_side.png"), sw, sh, rgb)?;
     Ok([
         "raw.png",

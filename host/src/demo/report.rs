@@ -5,6 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::watch::StreamSample;
+use edge::report_chart::{Band, LineChart, Series};
+
 /// Quality of one frame against the simulator's clean scene.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct FrameQuality {
@@ -46,6 +49,13 @@ pub struct DemoReport {
     pub raw: FrameQuality,
     /// The corrected frame.
     pub corrected: FrameQuality,
+    /// The same raw frame corrected with the first-stage pattern the device served while the
+    /// network refined it (CP-TV under TV-DIP); `None` for one-stage methods.
+    pub first_stage: Option<FrameQuality>,
+    /// Method of that first stage.
+    pub first_stage_method: Option<String>,
+    /// The raw and corrected streams sampled during the calibration.
+    pub timeline: Vec<StreamSample>,
     /// Roughness of the clean scene itself (the floor correction can approach).
     pub clean_roughness: f64,
     /// RMS error of the fitted pattern against the simulator's true pattern (both
@@ -85,7 +95,22 @@ impl DemoReport {
             "| frame | seq | PSNR (dB) | PSNR min-max (dB) | roughness ρ |"
         );
         let _ = writeln!(s, "|---|---:|---:|---:|---:|");
-        for (name, q) in [("raw", &self.raw), ("corrected", &self.corrected)] {
+        let first = self.first_stage.as_ref().map(|q| {
+            (
+                format!(
+                    "{} (first stage)",
+                    self.first_stage_method.as_deref().unwrap_or("")
+                ),
+                q,
+            )
+        });
+        let rows = std::iter::once(("raw".to_string(), &self.raw))
+            .chain(first)
+            .chain(std::iter::once((
+                format!("{} (corrected)", self.method),
+                &self.corrected,
+            )));
+        for (name, q) in rows {
             let _ = writeln!(
                 s,
                 "| {name} | {} | {:.2} | {:.2} | {:.5} |",
@@ -103,6 +128,25 @@ impl DemoReport {
             self.pattern_rmse_dn,
             self.pattern_rms_dn
         );
+        if let Some(f) = &self.first_stage {
+            let _ = writeln!(
+                s,
+                "The device served the {} stage at once and blended {} in when the network was \
+                 done: **{:+.2} dB** over the first stage on the same frame.\n",
+                self.first_stage_method.as_deref().unwrap_or("first"),
+                self.method,
+                self.corrected.psnr_db - f.psnr_db
+            );
+        }
+        let _ = writeln!(
+            s,
+            "![PSNR over time](psnr_over_time.png)\n\n`side_by_side.png`: raw | {}{} | clean, \
+             on one colour scale.\n",
+            self.first_stage_method
+                .as_deref()
+                .map_or(String::new(), |m| format!("{m} | ")),
+            self.method
+        );
         let _ = writeln!(
             s,
             "PSNR is measured against the simulator's noise-free scene of the same frame, with \
@@ -114,5 +158,43 @@ impl DemoReport {
             let _ = writeln!(s, "- `{f}`");
         }
         s
+    }
+}
+
+/// PSNR of the raw and corrected streams over the calibration, with the pattern in use shaded.
+pub fn psnr_chart(samples: &[StreamSample], method: &str) -> LineChart {
+    let mut bands: Vec<Band> = Vec::new();
+    for w in samples.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        match bands.last_mut() {
+            Some(band) if band.label == a.pattern => band.to = b.t_s as f32,
+            _ => bands.push(Band {
+                from: a.t_s as f32,
+                to: b.t_s as f32,
+                label: a.pattern.clone(),
+            }),
+        }
+    }
+    LineChart {
+        title: format!("dipnuc demo: PSNR while the device calibrates with {method}"),
+        x_label: "seconds since the calibration request".into(),
+        y_label: "PSNR dB".into(),
+        series: vec![
+            Series {
+                label: "raw".into(),
+                points: samples
+                    .iter()
+                    .map(|p| (p.t_s as f32, p.raw_psnr_db as f32))
+                    .collect(),
+            },
+            Series {
+                label: "corrected".into(),
+                points: samples
+                    .iter()
+                    .map(|p| (p.t_s as f32, p.corrected_psnr_db as f32))
+                    .collect(),
+            },
+        ],
+        bands,
     }
 }

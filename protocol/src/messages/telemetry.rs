@@ -38,4 +38,17 @@ pub struct Telemetry {
     pub disk_free_mb: u64,
     /// Roughness of recent corrected frames (lower is better), when measured.
     pub roughness: Option<f32>,
+    /// Compute the fits used in the last hour, against the budget.
+    pub fit_budget: FitBudgetUse,
+}
+
+/// The refit compute budget and what fits used of it.
+#[derive(Serialize, Deserialize, Schema, MaxSize, Debug, Clone, Copy, PartialEq)]
+pub struct FitBudgetUse {
+    /// Compute seconds fits used in the sliding hour before now.
+    pub used_s: f32,
+    /// Compute seconds allowed per sliding hour (`fit.budget.gpu_seconds_per_hour`).
+    pub per_hour_s: f32,
+    /// Share of wall time a fit may compute (`fit.budget.duty_cycle`).
+    pub duty_cycle: f32,
 }

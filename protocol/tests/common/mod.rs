@@ -207,14 +207,18 @@ pub fn telemetry() -> impl Strategy<Value = Telemetry> {
             proptest::option::of(float()),
             proptest::option::of(float()),
         ),
-        (any::<u64>(), proptest::option::of(float())),
+        (
+            any::<u64>(),
+            proptest::option::of(float()),
+            (float(), float(), float()),
+        ),
     )
         .prop_map(
             |(
                 (uptime_ms, fps, (frames_total, frames_dropped, frame_latency_us)),
                 (pattern_age_s, fit_state, last_fit),
                 (gpu_load_pct, cpu_load_pct, sensor_temp_c, soc_temp_c),
-                (disk_free_mb, roughness),
+                (disk_free_mb, roughness, (used_s, per_hour_s, duty_cycle)),
             )| Telemetry {
                 uptime_ms,
                 fps,
@@ -230,6 +234,11 @@ pub fn telemetry() -> impl Strategy<Value = Telemetry> {
                 soc_temp_c,
                 disk_free_mb,
                 roughness,
+                fit_budget: FitBudgetUse {
+                    used_s,
+                    per_hour_s,
+                    duty_cycle,
+                },
             },
         )
 }
@@ -574,6 +583,11 @@ fn sample_telemetry() -> Telemetry {
         soc_temp_c: None,
         disk_free_mb: 12_345,
         roughness: Some(0.0125),
+        fit_budget: FitBudgetUse {
+            used_s: 42.5,
+            per_hour_s: 300.0,
+            duty_cycle: 0.5,
+        },
     }
 }
 

@@ -37,6 +37,20 @@ pub trait PatternEstimator: Send {
         progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
     ) -> Result<FitOutcome, NucError>;
 
+    /// Like [`PatternEstimator::estimate`], and hands each intermediate pattern worth serving
+    /// to `interim` as soon as it exists (TV-DIP with `init_from_cptv`: the CP-TV pattern,
+    /// before the network refines it), so a caller can correct with it meanwhile. Methods of
+    /// one stage have none (the default).
+    fn estimate_staged(
+        &mut self,
+        frames: &FrameSet,
+        budget: &Budget,
+        _interim: &mut dyn FnMut(&Pattern),
+        progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
+    ) -> Result<FitOutcome, NucError> {
+        self.estimate(frames, budget, progress)
+    }
+
     /// Saves the state a later warm start needs (network weights, z, last pattern) as
     /// safetensors; `Ok(false)` when the method keeps no state (the default) or nothing was
     /// fitted yet.

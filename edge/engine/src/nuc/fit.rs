@@ -281,6 +281,16 @@ impl PatternEstimator for TvDipEstimator {
         budget: &Budget,
         progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
     ) -> Result<FitOutcome, NucError> {
+        self.estimate_staged(frames, budget, &mut |_| {}, progress)
+    }
+
+    fn estimate_staged(
+        &mut self,
+        frames: &FrameSet,
+        budget: &Budget,
+        interim: &mut dyn FnMut(&Pattern),
+        progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
+    ) -> Result<FitOutcome, NucError> {
         let start = std::time::Instant::now();
         let set = frames.subsample(self.cfg.max_frames);
         let (w, h) = (set.width(), set.height());
@@ -313,6 +323,7 @@ impl PatternEstimator for TvDipEstimator {
                     ..out
                 });
             }
+            interim(&out.pattern);
             Some(out.pattern)
         } else {
             None
