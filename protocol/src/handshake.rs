@@ -12,7 +12,7 @@ use crate::schema::SCHEMA_HASH;
 
 /// The protocol version this build speaks. Bump `major` for incompatible changes, `minor` for
 /// additions; the schema hash catches what a forgotten bump would miss.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 0 };
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 1 };
 
 /// A `major.minor` protocol version.
 #[derive(

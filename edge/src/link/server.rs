@@ -18,7 +18,7 @@ use crate::config::{ConfigError, SourceKind};
 use crate::daemon::{BUILD_VERSION, DaemonCore, TelemetrySnapshot};
 use crate::events::{FitEnd, LogLevel};
 use crate::refit::{FitRequest, RefitError, RefitState};
-use crate::stats::{LastFit, unix_ms};
+use crate::stats::{CameraState, LastFit, unix_ms};
 use formats::pattern::{PatternMeta, StoredPattern};
 
 /// What a connection has subscribed to; read by its topic sender.
@@ -134,6 +134,12 @@ pub fn wire_telemetry(t: &TelemetrySnapshot, fit: FitState) -> Telemetry {
         soc_temp_c: t.soc_temp_c,
         disk_free_mb: t.disk_free_mb,
         roughness: t.roughness,
+        camera: match t.camera {
+            CameraState::Streaming => protocol::CameraState::Streaming,
+            CameraState::Absent => protocol::CameraState::Absent,
+            CameraState::Ended => protocol::CameraState::Ended,
+        },
+        since_last_frame_ms: t.since_last_frame_ms,
     }
 }
 

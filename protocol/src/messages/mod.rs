@@ -22,7 +22,7 @@ pub use info::{Capabilities, DeviceInfo, Ident};
 pub use request::{Request, TOKEN_LEN};
 pub use response::Response;
 pub use system::{LogLevel, LogLine};
-pub use telemetry::Telemetry;
+pub use telemetry::{CameraState, Telemetry};
 pub use topic::Topic;
 
 /// Capacities of the bounded wire strings, in bytes.

@@ -207,6 +207,7 @@ pub fn telemetry() -> impl Strategy<Value = Telemetry> {
             proptest::option::of(float()),
         ),
         (any::<u64>(), proptest::option::of(float())),
+        (camera_state(), any::<Option<u64>>()),
     )
         .prop_map(
             |(
@@ -214,6 +215,7 @@ pub fn telemetry() -> impl Strategy<Value = Telemetry> {
                 (pattern_age_s, fit_state, last_fit),
                 (gpu_load_pct, cpu_load_pct, sensor_temp_c, soc_temp_c),
                 (disk_free_mb, roughness),
+                (camera, since_last_frame_ms),
             )| Telemetry {
                 uptime_ms,
                 fps,
@@ -229,8 +231,18 @@ pub fn telemetry() -> impl Strategy<Value = Telemetry> {
                 soc_temp_c,
                 disk_free_mb,
                 roughness,
+                camera,
+                since_last_frame_ms,
             },
         )
+}
+
+pub fn camera_state() -> impl Strategy<Value = CameraState> {
+    prop_oneof![
+        Just(CameraState::Streaming),
+        Just(CameraState::Absent),
+        Just(CameraState::Ended),
+    ]
 }
 
 pub fn object_kind() -> impl Strategy<Value = ObjectKind> {
@@ -490,6 +502,8 @@ fn sample_telemetry() -> Telemetry {
         soc_temp_c: None,
         disk_free_mb: 12_345,
         roughness: Some(0.0125),
+        camera: CameraState::Absent,
+        since_last_frame_ms: Some(42_000),
     }
 }
 
