@@ -289,8 +289,16 @@ fn ctrl_c_stops_the_fit_early_and_still_writes_the_frames() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Let it get well into the fit, then press Ctrl-C once.
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Once it handles Ctrl-C (its SIGINT handler is installed, before the fit starts), press
+    // it once: the fit stops at its next step, whether it got far or not.
+    let start = std::time::Instant::now();
+    while !catches_sigint(child.id()) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "dipnuc never installed its Ctrl-C handler"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -301,4 +309,16 @@ fn ctrl_c_stops_the_fit_early_and_still_writes_the_frames() {
     assert!(out.status.success(), "{out:?}");
     assert!(stdout.contains("stopped early"), "{stdout}");
     assert!(tmp.path().join("out/3.png").is_file());
+}
+
+/// Whether process `pid` catches SIGINT (bit 2 of `SigCgt` in /proc/PID/status).
+fn catches_sigint(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        })
+        .is_some_and(|mask| mask & (1 << (2 - 1)) != 0)
 }
