@@ -1,9 +1,7 @@
-//! GPIO outputs: a shutter/FFC trigger pulse and a status LED. `gpio.board = "raspberry-pi"`
+//! GPIO outputs: the status LED (on while frames flow). `gpio.board = "raspberry-pi"`
 //! uses rppal; `"cdev"` uses the Linux GPIO character device (gpiocdev), which is what works
 //! on Jetson boards (rppal does not). Built with the `gpio` cargo feature (on by default);
 //! asking for GPIO on a build or board without it is a clear error, never a silent no-op.
-
-use std::time::Duration;
 
 use crate::config::{GpioBoard, GpioConfig};
 
@@ -35,9 +33,7 @@ pub trait OutputLine: Send {
 
 /// The configured outputs.
 pub struct Gpio {
-    shutter: Option<Box<dyn OutputLine>>,
     led: Option<Box<dyn OutputLine>>,
-    pulse: Duration,
 }
 
 impl Gpio {
@@ -46,37 +42,13 @@ impl Gpio {
         if cfg.board == GpioBoard::None {
             return Ok(None);
         }
-        let shutter = cfg.shutter_pin.map(|p| open_line(cfg, p)).transpose()?;
         let led = cfg.led_pin.map(|p| open_line(cfg, p)).transpose()?;
-        Ok(Some(Gpio {
-            shutter,
-            led,
-            pulse: Duration::from_millis(cfg.shutter_pulse_ms),
-        }))
+        Ok(Some(Gpio { led }))
     }
 
-    /// Builds from already-open lines (tests, other drivers).
-    pub fn from_lines(
-        shutter: Option<Box<dyn OutputLine>>,
-        led: Option<Box<dyn OutputLine>>,
-        pulse: Duration,
-    ) -> Gpio {
-        Gpio {
-            shutter,
-            led,
-            pulse,
-        }
-    }
-
-    /// Pulses the shutter/FFC trigger; `Ok(false)` when no shutter line is configured.
-    pub fn trigger_shutter(&mut self) -> Result<bool, GpioError> {
-        let Some(line) = self.shutter.as_mut() else {
-            return Ok(false);
-        };
-        line.set(true)?;
-        std::thread::sleep(self.pulse);
-        line.set(false)?;
-        Ok(true)
+    /// Builds from an already-open line (tests, other drivers).
+    pub fn from_lines(led: Option<Box<dyn OutputLine>>) -> Gpio {
+        Gpio { led }
     }
 
     /// Sets the status LED; `Ok(false)` when none is configured.
@@ -181,21 +153,17 @@ mod tests {
     }
 
     #[test]
-    fn shutter_pulses_high_then_low_and_missing_hardware_is_an_error() {
+    fn the_led_follows_and_missing_hardware_is_an_error() {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let mut g = Gpio::from_lines(
-            Some(Box::new(Recorder(log.clone()))),
-            None,
-            Duration::from_millis(1),
-        );
-        assert!(g.trigger_shutter().unwrap());
-        assert!(!g.set_led(true).unwrap());
+        let mut g = Gpio::from_lines(Some(Box::new(Recorder(log.clone()))));
+        assert!(g.set_led(true).unwrap());
+        assert!(g.set_led(false).unwrap());
         assert_eq!(*log.lock().unwrap(), [true, false]);
+        assert!(!Gpio::from_lines(None).set_led(true).unwrap());
         let cfg = GpioConfig {
             board: GpioBoard::Cdev,
             chip: "/dev/does-not-exist-gpiochip".into(),
-            shutter_pin: Some(3),
-            ..GpioConfig::default()
+            led_pin: Some(3),
         };
         let e = Gpio::open(&cfg).err().expect("no such chip");
         assert!(

@@ -99,8 +99,6 @@ pub struct Stats {
     pub fit_seconds_last_hour: AtomicF32,
     /// The last completed fit.
     pub last_fit: Mutex<Option<LastFit>>,
-    /// Id of the running fit (0 = none).
-    pub running_fit: AtomicU32,
     /// [`CameraState`] as a number.
     camera: AtomicU8,
     /// ms after `started` of the last good frame ([`NO_FRAME`] before the first).
@@ -121,7 +119,6 @@ impl Default for Stats {
             cpu_load_pct: AtomicF32::none(),
             fit_seconds_last_hour: AtomicF32::none(),
             last_fit: Mutex::new(None),
-            running_fit: AtomicU32::new(0),
             camera: AtomicU8::new(CameraState::Absent.to_u8()),
             last_frame_ms: AtomicU64::new(NO_FRAME),
         }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use edge::config::EdgeConfig;
 use edge::daemon::{Daemon, DaemonHandle};
+use formats::pattern::{PatternMeta, StoredPattern};
 use protocol::client::{CallError, Client};
 use protocol::io::FramedStream;
 use protocol::tracker::RetryPolicy;
@@ -111,9 +112,12 @@ fn telemetry_topics_config_and_transfers() {
 
     // Config get/set, refusals name the key.
     assert_eq!(c.config_get("camera.width").unwrap().as_str(), "64");
-    assert_eq!(
-        c.config_set("correction.offset", "100").unwrap().as_str(),
-        "100"
+    let change = c.config_set("correction.offset", "100").unwrap();
+    assert_eq!(change.value.as_str(), "100");
+    assert_eq!(change.apply, protocol::ConfigApply::Live);
+    assert!(
+        !change.persisted,
+        "no state folder given: kept in memory only"
     );
     let (code, detail) = nack_code(c.config_set("correction.offset", "99999").unwrap_err());
     assert_eq!(code, NackCode::InvalidValue);
@@ -133,49 +137,51 @@ fn telemetry_topics_config_and_transfers() {
     assert_eq!(raw.kind, ObjectKind::Frame);
     assert_eq!(raw.meta.encoding, ObjectEncoding::U16Le);
     assert_eq!(raw.data.len(), 64 * 48 * 2);
+    assert!(
+        raw.meta.seq.is_some(),
+        "snapshots carry their frame's sequence number"
+    );
     let (code, _) = nack_code(c.pull(Request::PatternPull, |_, _| {}).unwrap_err());
     assert_eq!(code, NackCode::NotFound);
 
-    // Pattern push: a wrong size is refused and nothing is applied; a right one is installed
-    // and comes back on pull.
-    let meta = |w: u16, h: u16| ObjectMeta {
-        encoding: ObjectEncoding::F32Le,
+    // Pattern push: a wrong size or a mislabelled object is refused and nothing is applied;
+    // a right one is installed and comes back on pull, byte for byte.
+    let pattern = |w: u32, h: u32| StoredPattern {
         width: w,
         height: h,
-        bit_depth: 14,
-        sensor_temp_c: None,
-        unix_ms: 0,
-        label: protocol::text::truncate("test"),
+        data: (0..w * h).map(|i| (i % w) as f32 - 31.5).collect(),
+        meta: PatternMeta {
+            method: "test".into(),
+            unix_ms: 1_764_000_000_000,
+            ..PatternMeta::default()
+        },
     };
-    let wrong: Vec<u8> = vec![0.0f32; 10 * 10]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
-    let e = c
-        .push(
+    let push = |c: &mut Client<TcpStream>, meta: ObjectMeta, bytes: &[u8]| {
+        c.push(
             ObjectKind::Pattern,
-            meta(10, 10),
-            &wrong,
+            meta,
+            bytes,
             RetryPolicy::default(),
             |_, _| {},
             |_, _| {},
         )
-        .unwrap_err();
-    assert_eq!(nack_code(e).0, NackCode::InvalidValue);
+    };
+    let (meta, bytes) = formats::pattern_object::encode(&pattern(10, 10), 14);
+    assert_eq!(
+        nack_code(push(&mut c, meta, &bytes).unwrap_err()).0,
+        NackCode::InvalidValue
+    );
+    let (mut meta, bytes) = formats::pattern_object::encode(&pattern(64, 48), 14);
+    meta.encoding = ObjectEncoding::F32Le;
+    let (code, detail) = nack_code(push(&mut c, meta, &bytes).unwrap_err());
+    assert_eq!(code, NackCode::InvalidValue);
+    assert!(detail.contains("PatternFile"), "{detail}");
     assert!(d.core().pattern().is_none());
-    let values: Vec<f32> = (0..64 * 48).map(|i| (i % 64) as f32 - 31.5).collect();
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    c.push(
-        ObjectKind::Pattern,
-        meta(64, 48),
-        &bytes,
-        RetryPolicy::default(),
-        |_, _| {},
-        |_, _| {},
-    )
-    .unwrap();
-    assert_eq!(d.core().pattern().unwrap().data, values);
+    let (meta, bytes) = formats::pattern_object::encode(&pattern(64, 48), 14);
+    push(&mut c, meta, &bytes).unwrap();
+    assert_eq!(d.core().pattern().unwrap().data, pattern(64, 48).data);
     let pulled = c.pull(Request::PatternPull, |_, _| {}).unwrap();
+    assert_eq!(pulled.meta.encoding, ObjectEncoding::PatternFile);
     assert_eq!(pulled.data, bytes);
     assert!(edge::pattern_cache::load_pattern(&dir.path().join("p.dnp")).is_ok());
 

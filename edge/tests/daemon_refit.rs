@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-use edge::config::{EdgeConfig, FitSection};
+use edge::config::{EdgeConfig, FitSection, LiveConfig};
 use edge::events::{DaemonEvent, EventBus, FitEnd};
 use edge::frame::RawFrame;
 use edge::pattern_cache::PatternCache;
@@ -103,10 +102,10 @@ fn setup(extra: &str) -> (RefitScheduler, RefitShared, tempfile::TempDir) {
         cache: Arc::new(PatternCache::new(dir.path().join("p.dnp"), (16, 16))),
         stats: Arc::new(Stats::default()),
         events: Arc::new(EventBus::default()),
-        config: Arc::new(ArcSwap::from_pointee(cfg)),
+        config: LiveConfig::new(cfg),
     };
     (
-        RefitScheduler::start(shared.clone(), fake_factory),
+        RefitScheduler::start(shared.clone(), fake_factory).unwrap(),
         shared,
         dir,
     )

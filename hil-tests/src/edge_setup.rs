@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use edge::config::{EdgeConfig, SourceKind};
+use edge::config::{EdgeConfig, FitDevice, Secrets, SourceKind};
+use engine::nuc::Method;
 use host::client::{ConnectOptions, Target};
 
 use crate::board::Board;
@@ -67,9 +68,9 @@ impl EdgeSetup {
         c.camera.height = 120;
         c.camera.fps = 30.0;
         c.camera.bit_depth = 14;
-        c.fit.method = "cp-tv".into();
-        c.fit.cpu_method = "cp-tv".into();
-        c.fit.device = "cpu".into();
+        c.fit.method = Method::CpTv;
+        c.fit.cpu_method = Method::CpTv;
+        c.fit.device = FitDevice::Cpu;
         c.fit.frames = 6;
         c.fit.min_motion_dn = 2.0;
         c.fit.collect_interval_ms = 60;
@@ -145,7 +146,8 @@ impl EdgeSetup {
             .map_err(|e| std::io::Error::other(format!("test config invalid: {e}")))?;
         std::fs::create_dir_all(&self.dir)?;
         let path = self.config_path();
-        std::fs::write(&path, self.config.to_toml_string())?;
+        // The whole file stays on the device: the token is written too.
+        std::fs::write(&path, self.config.to_toml(Secrets::Include))?;
         // What the daemon will read must load with its own loader, unchanged.
         let back = EdgeConfig::load(&path)
             .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
@@ -163,8 +165,8 @@ impl EdgeSetup {
         self.options_for(Target::Tcp(addr.to_string()))
     }
 
-    /// Connection options for a serial port (the token too: the daemon's `Hello` announces
-    /// that it requires one, whatever the link).
+    /// Connection options for a serial port (with the token: a serial link may be configured
+    /// to ask for it, `link.serial.require_token`).
     pub fn serial_options(&self, port: &str) -> ConnectOptions {
         let mut o = ConnectOptions::new(Target::Serial {
             port: port.to_string(),

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use edge::config::{EdgeConfig, SourceKind};
+use edge::config::{EdgeConfig, FitDevice, SourceKind};
+use engine::nuc::Method;
 use hil_tests::rig::Rig;
 
 fn boards_dir() -> PathBuf {
@@ -32,16 +33,17 @@ fn every_board_profile_loads_with_the_edge_config_loader() {
         assert!(!cfg.device.board.is_empty(), "{name}: device.board");
         match *name {
             "jetson-orin-nano" | "jetson-xavier-nx" => {
-                assert_eq!(cfg.fit.device, "cuda:0", "{name} fits on the GPU");
-                assert_eq!(cfg.fit.method, "tv-dip");
+                assert_eq!(cfg.fit.device, FitDevice::Cuda(0), "{name} fits on the GPU");
+                assert_eq!(cfg.fit.method, Method::TvDip);
                 assert_ne!(
-                    cfg.fit.cpu_method, "tv-dip",
+                    cfg.fit.cpu_method,
+                    Method::TvDip,
                     "{name}: CPU fallback must be fast"
                 );
             }
             "raspberry-pi-5" => {
-                assert_eq!(cfg.fit.device, "cpu", "the Pi 5 has no GPU");
-                assert_eq!(cfg.fit.method, "cp-tv");
+                assert_eq!(cfg.fit.device, FitDevice::Cpu, "the Pi 5 has no GPU");
+                assert_eq!(cfg.fit.method, Method::CpTv);
             }
             _ => {}
         }
@@ -111,7 +113,7 @@ fn systemd_unit_is_hardened_and_matches_the_daemon() {
         "Type=notify",
         "User=dipnuc",
         "ProtectSystem=strict",
-        "ReadWritePaths=/var/lib/dipnuc /etc/dipnuc",
+        "ReadWritePaths=/var/lib/dipnuc",
         "NoNewPrivileges=yes",
         "SupplementaryGroups=",
         "Restart=on-failure",
@@ -122,6 +124,12 @@ fn systemd_unit_is_hardened_and_matches_the_daemon() {
             "unit lacks {line:?}"
         );
     }
+    assert!(
+        !unit
+            .lines()
+            .any(|l| l.starts_with("ReadWritePaths=") && l.contains("/etc")),
+        "the admin's configuration must stay read-only to the daemon"
+    );
     // The watchdog is fed by the daemon's liveness check, not by frames (see `unplug`); every
     // setting the stand-in service manager reads is there.
     hil_tests::service_manager::UnitSettings::packaged().expect("watchdog and restart settings");
@@ -130,6 +138,10 @@ fn systemd_unit_is_hardened_and_matches_the_daemon() {
         assert!(
             cfg.pattern.store.starts_with("/var/lib/dipnuc"),
             "{name}: pattern store must be inside ReadWritePaths"
+        );
+        assert!(
+            cfg.overrides_path().starts_with("/var/lib/dipnuc"),
+            "{name}: link overrides inside ReadWritePaths"
         );
         let slots = cfg.firmware.slots_dir.expect("firmware.slots_dir");
         assert!(

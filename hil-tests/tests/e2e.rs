@@ -48,10 +48,9 @@ fn tcp_handshake_config_calibrate_snapshot_pattern() {
     assert!(e.to_string().contains("token"), "{e}");
 
     // Config round trip: set, read back, refused value names the key, export/import.
-    assert_eq!(
-        dev.config_set("correction.offset", "12").expect("set"),
-        "12"
-    );
+    let change = dev.config_set("correction.offset", "12").expect("set");
+    assert_eq!(change.value.as_str(), "12");
+    assert_eq!(change.apply, protocol::ConfigApply::Live);
     assert_eq!(dev.config_get("correction.offset").expect("get"), "12");
     let e = dev
         .config_set("correction.offset", "99999")
@@ -162,7 +161,13 @@ fn serial_link_over_a_pty_pair() {
     assert_eq!(dev.peer().device_id.as_str(), setup.config.device.id);
     dev.ping().expect("ping");
     let t0 = dev.telemetry().expect("telemetry");
-    assert_eq!(dev.config_set("correction.offset", "-5").unwrap(), "-5");
+    assert_eq!(
+        dev.config_set("correction.offset", "-5")
+            .unwrap()
+            .value
+            .as_str(),
+        "-5"
+    );
     assert_eq!(dev.config_get("correction.offset").unwrap(), "-5");
     let snap = dev
         .snapshot(SnapshotKind::Corrected)

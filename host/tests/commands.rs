@@ -55,6 +55,23 @@ fn config_get_set_and_refusal_names_the_key() {
         "--json",
     ])));
     assert_eq!(set["value"], "120");
+    assert_eq!(set["applies"], "live");
+    assert_eq!(set["persisted"], true);
+    let out = ok(&mut d.cmd(&["config", "set", "camera.fps", "25"]));
+    assert!(
+        out.contains("after a restart") && out.contains("saved"),
+        "{out}"
+    );
+    // Trust anchors and secrets stay on the device.
+    let err = fails(
+        &mut d.cmd(&["config", "set", "firmware.public_key", &"00".repeat(32)]),
+        1,
+    );
+    assert!(err.contains("config file on the device"), "{err}");
+    assert_eq!(
+        ok(&mut d.cmd(&["config", "get", "link.tcp.token"])).trim(),
+        "\"<redacted>\""
+    );
     assert_eq!(
         ok(&mut d.cmd(&["config", "get", "correction.offset"])).trim(),
         "120"

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use edge::config::EdgeConfig;
-use edge::daemon::{Daemon, DaemonHandle};
+use edge::daemon::{Daemon, DaemonHandle, DaemonOptions};
 use host::client::{ConnectOptions, Device, Target};
 
 pub const TOKEN: &str = "test-token-123";
@@ -79,7 +79,12 @@ impl TestDaemon {
         forward_logs();
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), token, extra);
-        let handle = Daemon::start(cfg).expect("daemon starts");
+        // As the service runs it: link changes saved in the state folder (the temp folder).
+        let opts = DaemonOptions {
+            overrides_file: Some(cfg.overrides_path()),
+            ..DaemonOptions::default()
+        };
+        let handle = Daemon::start_with(cfg, opts).expect("daemon starts");
         let addr = handle.local_tcp_addr().expect("tcp").to_string();
         let d = TestDaemon {
             handle: Some(handle),

@@ -11,8 +11,8 @@ use crate::envelope::Packet;
 use crate::handshake::{HandshakeError, Hello};
 use crate::io::{FramedStream, LinkError, LinkStats};
 use crate::messages::{
-    BULK_CHUNK, ConfigKey, ConfigText, DeviceInfo, LogLevel, Nack, ObjectKind, ObjectMeta, Request,
-    Response, Telemetry, Topic,
+    BULK_CHUNK, ConfigChange, ConfigKey, ConfigText, DeviceInfo, LogLevel, Nack, ObjectKind,
+    ObjectMeta, Request, Response, Telemetry, Topic,
 };
 use crate::tracker::{Expired, ReplyOutcome, RequestTracker, RetryPolicy, TrackerStats};
 
@@ -386,15 +386,16 @@ impl<T: Read + Write> Client<T> {
         }
     }
 
-    /// `config/set`: sets `key` to the TOML literal `value`; returns the value in effect.
-    pub fn config_set(&mut self, key: &str, value: &str) -> Result<ConfigText, CallError> {
+    /// `config/set`: sets `key` to the TOML literal `value`; returns what the device did (the
+    /// value now configured, live or after a restart, saved or not).
+    pub fn config_set(&mut self, key: &str, value: &str) -> Result<ConfigChange, CallError> {
         let key = config_key(key)?;
         let value = crate::text::exact(value).ok_or(CallError::TooLong {
             what: "config value",
             limit: crate::messages::CONFIG_VALUE_LEN,
         })?;
         match self.call(Request::ConfigSet { key, value })? {
-            Response::ConfigValue { value, .. } => Ok(value),
+            Response::ConfigChanged(change) => Ok(change),
             other => Err(unexpected("config/set", other)),
         }
     }

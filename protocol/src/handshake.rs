@@ -1,61 +1,14 @@
 //! The handshake: both ends introduce themselves with `Hello` (versions, schema hash, identity,
-//! capabilities) and refuse a peer built from a different message set.
+//! capabilities; the wire type is in `messages::hello`) and refuse a peer built from a
+//! different message set.
 
-use core::fmt;
-
-use postcard::experimental::max_size::MaxSize;
-use postcard_schema::Schema;
-use serde::{Deserialize, Serialize};
-
+pub use crate::messages::hello::{Hello, ProtocolVersion};
 use crate::messages::info::{Capabilities, Ident};
 use crate::schema::SCHEMA_HASH;
 
 /// The protocol version this build speaks. Bump `major` for incompatible changes, `minor` for
 /// additions; the schema hash catches what a forgotten bump would miss.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 1 };
-
-/// A `major.minor` protocol version.
-#[derive(
-    Serialize,
-    Deserialize,
-    Schema,
-    MaxSize,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-)]
-pub struct ProtocolVersion {
-    /// Incompatible changes.
-    pub major: u16,
-    /// Compatible additions.
-    pub minor: u16,
-}
-
-impl fmt::Display for ProtocolVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
-    }
-}
-
-/// The first message each end sends: who it is and which protocol it speaks.
-#[derive(Serialize, Deserialize, Schema, MaxSize, Debug, Clone, PartialEq)]
-pub struct Hello {
-    /// Version of the protocol the sender speaks.
-    pub protocol_version: ProtocolVersion,
-    /// [`SCHEMA_HASH`] of the sender's build.
-    pub schema_hash: u64,
-    /// Device id (from the device) or host name (from the host).
-    pub device_id: Ident,
-    /// Version of the sender's software.
-    pub firmware_version: Ident,
-    /// What the sender can do (hosts usually send none).
-    pub capabilities: Capabilities,
-}
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 1 };
 
 impl Hello {
     /// A `Hello` for this build: current [`PROTOCOL_VERSION`] and [`SCHEMA_HASH`]; the strings

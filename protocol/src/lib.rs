@@ -24,7 +24,7 @@
 //! | `GetInfo`          | `Info`                            | `info/get`         |
 //! | `GetTelemetry`     | `Telemetry`                       | `telemetry/get`    |
 //! | `ConfigGet`        | `ConfigValue`                     | `config/get`       |
-//! | `ConfigSet`        | `ConfigValue`                     | `config/set`       |
+//! | `ConfigSet`        | `ConfigChanged`                   | `config/set`       |
 //! | `ConfigExport`     | `BulkOffer` (Config)              | `config/export`    |
 //! | `CalibrateStart`   | `CalibrateStarted`                | `fit/start`        |
 //! | `CalibrateAbort`   | `Ack`                             | `fit/abort`        |
@@ -59,7 +59,10 @@
 //! ## Rules of the link
 //!
 //! - Both ends send `Hello` first; [`Hello::check`] refuses a different major version or
-//!   [`SCHEMA_HASH`]. Over TCP the device answers nothing but `Hello` and `Auth` until `Auth`.
+//!   [`SCHEMA_HASH`]. On a link that asks for the token (the device's `Hello` then carries
+//!   `AUTH_REQUIRED`) it answers nothing but `Hello` and `Auth` until `Auth`.
+//! - Secrets never cross the link: `ConfigGet` and `ConfigExport` redact them; device-local keys
+//!   (trust anchors, secrets, paths) are refused with `Nack(DeviceLocal)`.
 //! - Request ids are chosen by the host; each response carries the id of its request. A reply
 //!   whose id is not in flight is late or unknown and is discarded (see `tracker`).
 //! - Long operations send `InProgress` (same id) before the final response.
@@ -97,10 +100,11 @@ pub use framing::{
 };
 pub use handshake::{HandshakeError, Hello, PROTOCOL_VERSION, ProtocolVersion};
 pub use messages::{
-    BULK_CHUNK, CONFIG_KEY_LEN, CONFIG_VALUE_LEN, CameraState, Capabilities, ChunkData, ConfigKey,
-    ConfigText, DeviceInfo, FirmwareState, FitDone, FitOutcome, FitProgress, FitState, FitStatus,
-    FitSummary, Ident, LogLevel, LogLine, MethodName, Nack, NackCode, ObjectEncoding, ObjectKind,
-    ObjectMeta, Request, Response, SnapshotKind, TOKEN_LEN, Telemetry, Topic,
+    BULK_CHUNK, CONFIG_KEY_LEN, CONFIG_VALUE_LEN, CameraState, Capabilities, ChunkData,
+    ConfigApply, ConfigChange, ConfigKey, ConfigText, DeviceInfo, FirmwareState, FitDone,
+    FitOutcome, FitProgress, FitState, FitStatus, FitSummary, Ident, LogLevel, LogLine, MethodName,
+    Nack, NackCode, ObjectEncoding, ObjectKind, ObjectMeta, Request, Response, SnapshotKind,
+    TOKEN_LEN, Telemetry, Topic,
 };
 pub use messages::{
     FIRMWARE_ERROR_LEN, FIT_DETAIL_LEN, IDENT_LEN, LABEL_LEN, LOG_MESSAGE_LEN, LOG_TARGET_LEN,

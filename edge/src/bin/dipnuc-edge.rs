@@ -5,6 +5,10 @@
 //! (a `Reboot` request or a firmware switch; systemd's `Restart=` starts it again), 1 on a
 //! start-up error (bad configuration, camera that cannot be opened), 2 for `--check-config`
 //! failures.
+//!
+//! The configuration file is the admin's and is never written: changes made over the link go to
+//! `config-overrides.toml` in the state folder (`device.state_dir`, by default the folder of
+//! `pattern.store`) and are layered over it at every start.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use edge::config::{DEFAULT_CONFIG_PATH, EdgeConfig};
+use edge::config::{DEFAULT_CONFIG_PATH, EdgeConfig, KEYS, Overrides, Secrets};
 use edge::daemon::{Daemon, DaemonOptions};
 use edge::log_forward::LogForwardLayer;
 use edge::service;
@@ -40,15 +44,21 @@ enum LogFormat {
 /// Examples:
 ///   dipnuc-edge --config boards/sim.toml          run on the simulated camera
 ///   dipnuc-edge --config /etc/dipnuc/edge.toml --check-config
+///   dipnuc-edge --keys                             every configuration key and who may change it
 #[derive(Debug, Parser)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
     /// Configuration file (TOML).
     #[arg(long, short, default_value = DEFAULT_CONFIG_PATH, env = "DIPNUC_EDGE_CONFIG")]
     config: PathBuf,
-    /// Validate the configuration (and its profiles), print the merged result, and exit.
+    /// Validate the configuration (its profiles and the link overrides), print the merged
+    /// result (secrets left out), and exit.
     #[arg(long)]
     check_config: bool,
+    /// List every configuration key: its type, whether it applies live or after a restart,
+    /// and whether the link may change it; then exit.
+    #[arg(long)]
+    keys: bool,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -77,15 +87,15 @@ fn init_logging(args: &Args) {
 fn main() -> ExitCode {
     engine::heap::retain_freed_memory();
     let args = Args::parse();
+    if args.keys {
+        print_keys();
+        return ExitCode::SUCCESS;
+    }
     if args.check_config {
-        return match EdgeConfig::load(&args.config) {
-            Ok(cfg) => {
-                println!("{}", cfg.to_toml_string());
-                eprintln!("{}: configuration is valid", args.config.display());
-                ExitCode::SUCCESS
-            }
+        return match check_config(&args) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {}: {e}", args.config.display());
+                eprintln!("error: {e:#}");
                 ExitCode::from(2)
             }
         };
@@ -102,9 +112,49 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--check-config`: the admin's file with its profiles, then the link overrides over it.
+fn check_config(args: &Args) -> anyhow::Result<()> {
+    let base =
+        EdgeConfig::load(&args.config).with_context(|| format!("{}", args.config.display()))?;
+    let path = base.overrides_path();
+    let overrides = Overrides::read(&path).with_context(|| format!("{}", path.display()))?;
+    let cfg = overrides
+        .apply_to(&base)
+        .with_context(|| format!("{} over {}", path.display(), args.config.display()))?;
+    println!("{}", cfg.to_toml(Secrets::Redact));
+    eprintln!("{}: configuration is valid", args.config.display());
+    if !overrides.is_empty() {
+        eprintln!(
+            "changed over the link (in {}): {}",
+            path.display(),
+            overrides.keys().join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `--keys`: the key table.
+fn print_keys() {
+    println!("{:<34} {:<8} {:<12} type", "key", "applies", "access");
+    for k in KEYS {
+        let applies = match k.apply {
+            edge::config::Apply::Live => "live",
+            edge::config::Apply::Restart => "restart",
+            edge::config::Apply::Load => "load",
+        };
+        let access = match k.access {
+            edge::config::Access::Link => "link",
+            edge::config::Access::DeviceLocal => "device-local",
+            edge::config::Access::Secret => "secret",
+        };
+        println!("{:<34} {applies:<8} {access:<12} {}", k.key, k.kind());
+    }
+}
+
 fn run(args: &Args) -> anyhow::Result<bool> {
     let cfg = EdgeConfig::load(&args.config)
         .with_context(|| format!("loading {}", args.config.display()))?;
+    let overrides_file = Some(cfg.overrides_path());
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
@@ -112,7 +162,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let daemon = Daemon::start_with(
         cfg,
         DaemonOptions {
-            config_path: Some(args.config.clone()),
+            overrides_file,
             ..DaemonOptions::default()
         },
     )

@@ -91,6 +91,8 @@ pub fn run(
 
     while !core.stopping() && beat.generation.load(Ordering::Relaxed) == generation {
         beat.loop_ms.store(ms_now(), Ordering::Relaxed);
+        // The generation first: a change between the two reads is then seen again next time.
+        let cfg_gen = core.config_generation();
         let cfg = core.config();
         if ended {
             std::thread::sleep(Duration::from_millis(100));
@@ -176,7 +178,6 @@ pub fn run(
         } else {
             None
         };
-        let cfg_gen = core.config_gen.load(Ordering::Acquire);
         let stale = prepared.as_ref().is_none_or(|p| {
             p.config_gen != cfg_gen
                 || match (&p.pattern, &pattern) {

@@ -1,18 +1,17 @@
-//! `DaemonCore`: the state every part of the running daemon shares (configuration, pattern
-//! cache, counters, events, latest frame, refit scheduler) and the operations the link server
-//! performs on it (config get/set/import, telemetry, snapshots, pattern push, fits).
+//! `DaemonCore`: the state every part of the running daemon shares (configuration store,
+//! pattern cache, counters, events, latest frame, refit scheduler, firmware control) and the
+//! operations on it. The link reaches it through [`LinkBackend`](crate::link::LinkBackend)
+//! (`endpoints.rs`).
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use arc_swap::{ArcSwap, ArcSwapOption};
-use tracing::{info, warn};
+use arc_swap::ArcSwapOption;
 
-use super::firmware_control::FirmwareControl;
-use crate::config::{ConfigError, EdgeConfig};
+use crate::config::{ConfigChange, ConfigError, ConfigImport, ConfigStore, EdgeConfig};
 use crate::events::EventBus;
+use crate::firmware::FirmwareControl;
 use crate::frame::RawFrame;
 use crate::gpio::{Gpio, GpioError};
 use crate::pattern_cache::{PatternCache, PatternError};
@@ -69,27 +68,9 @@ pub struct TelemetrySnapshot {
     pub since_last_frame_ms: Option<u64>,
 }
 
-/// What a config change did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigChange {
-    /// The key's new value as TOML text.
-    pub value: String,
-    /// Whether the change takes effect only after a restart.
-    pub needs_restart: bool,
-    /// Whether the change was written to the config file.
-    pub persisted: bool,
-}
-
-/// Sections applied live; the others (camera, link, device, pattern, gpio, watchdog,
-/// firmware, profiles) are stored and take effect after a restart.
-const LIVE_SECTIONS: &[&str] = &["correction", "fit", "outputs"];
-
 /// Shared state of a running daemon.
 pub struct DaemonCore {
-    pub(crate) config: Arc<ArcSwap<EdgeConfig>>,
-    pub(crate) config_gen: AtomicU64,
-    pub(crate) config_path: Option<PathBuf>,
-    config_write: Mutex<()>,
+    pub(crate) store: ConfigStore,
     pub(crate) cache: Arc<PatternCache>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) events: Arc<EventBus>,
@@ -102,49 +83,55 @@ pub struct DaemonCore {
     pub(crate) firmware: FirmwareControl,
     pub(crate) gpio: Mutex<Option<Gpio>>,
     pub(crate) cpu: CpuLoad,
-    pub(crate) time_offset_ms: Mutex<Option<i64>>,
     pub(crate) started: Instant,
 }
 
+/// What [`DaemonCore::new`] is made of.
+pub(crate) struct CoreParts {
+    pub store: ConfigStore,
+    pub cache: Arc<PatternCache>,
+    pub stats: Arc<Stats>,
+    pub events: Arc<EventBus>,
+    pub refit: RefitScheduler,
+    pub source_info: SourceInfo,
+    pub sim: Option<Arc<SimModel>>,
+    pub firmware: FirmwareControl,
+    pub gpio: Option<Gpio>,
+}
+
 impl DaemonCore {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        config: Arc<ArcSwap<EdgeConfig>>,
-        config_path: Option<PathBuf>,
-        cache: Arc<PatternCache>,
-        stats: Arc<Stats>,
-        events: Arc<EventBus>,
-        refit: RefitScheduler,
-        source_info: SourceInfo,
-        sim: Option<Arc<SimModel>>,
-        firmware: FirmwareControl,
-        gpio: Option<Gpio>,
-    ) -> Self {
+    pub(crate) fn new(p: CoreParts) -> Self {
         DaemonCore {
-            config,
-            config_gen: AtomicU64::new(0),
-            config_path,
-            config_write: Mutex::new(()),
-            cache,
-            stats,
-            events,
+            store: p.store,
+            cache: p.cache,
+            stats: p.stats,
+            events: p.events,
             latest: ArcSwapOption::empty(),
-            refit,
+            refit: p.refit,
             stop: AtomicBool::new(false),
-            source_info,
-            sim,
-            firmware,
-            gpio: Mutex::new(gpio),
+            source_info: p.source_info,
+            sim: p.sim,
+            firmware: p.firmware,
+            gpio: Mutex::new(p.gpio),
             reboot_requested: AtomicBool::new(false),
             cpu: CpuLoad::default(),
-            time_offset_ms: Mutex::new(None),
             started: Instant::now(),
         }
     }
 
     /// The live configuration.
     pub fn config(&self) -> Arc<EdgeConfig> {
-        self.config.load_full()
+        self.store.current()
+    }
+
+    /// How many times the configuration changed; read it before [`DaemonCore::config`].
+    pub fn config_generation(&self) -> u64 {
+        self.store.live().generation()
+    }
+
+    /// The configuration store (what the link may read and change).
+    pub fn config_store(&self) -> &ConfigStore {
+        &self.store
     }
 
     /// The event bus (fit progress, fit results, logs).
@@ -182,67 +169,19 @@ impl DaemonCore {
         self.stop.load(Ordering::Relaxed)
     }
 
-    /// Reads a config key.
+    /// `config get` over the link (secrets redacted).
     pub fn config_get(&self, key: &str) -> Result<String, ConfigError> {
-        self.config.load().get(key)
+        self.store.get(key)
     }
 
-    /// Sets a config key: validated, applied (live sections at once), and written to the
-    /// config file when the daemon was started from one.
+    /// `config set` over the link: validated, applied, saved in the overrides file.
     pub fn config_set(&self, key: &str, value: &str) -> Result<ConfigChange, ConfigError> {
-        let _guard = self.config_write.lock().unwrap_or_else(|e| e.into_inner());
-        let new = self.config.load().with_value(key, value)?;
-        let section = key.split('.').next().unwrap_or("");
-        let needs_restart = !LIVE_SECTIONS.contains(&section);
-        let value = new.get(key).unwrap_or_default();
-        let persisted = self.apply_config(new);
-        info!(%key, %value, needs_restart, "configuration changed");
-        Ok(ConfigChange {
-            value,
-            needs_restart,
-            persisted,
-        })
+        self.store.set(key, value)
     }
 
-    /// Replaces the whole configuration from TOML text (validated first; nothing applied on
-    /// error). Returns whether a restart is needed for all of it to take effect.
-    pub fn config_import(&self, text: &str) -> Result<bool, ConfigError> {
-        let _guard = self.config_write.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = self
-            .config_path
-            .as_deref()
-            .and_then(Path::parent)
-            .unwrap_or(Path::new("."));
-        let new = EdgeConfig::from_toml_str_in(text, dir)?;
-        let old = self.config.load_full();
-        let needs_restart = new.camera != old.camera
-            || new.link != old.link
-            || new.device != old.device
-            || new.pattern != old.pattern
-            || new.gpio != old.gpio
-            || new.watchdog != old.watchdog
-            || new.firmware != old.firmware;
-        self.apply_config(new);
-        info!(needs_restart, "configuration imported");
-        Ok(needs_restart)
-    }
-
-    fn apply_config(&self, new: EdgeConfig) -> bool {
-        let persisted = match &self.config_path {
-            Some(path) => {
-                match formats::atomic::write_atomically(path, new.to_toml_string().as_bytes()) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        warn!(path = %path.display(), error = %e, "config change applied but not saved");
-                        false
-                    }
-                }
-            }
-            None => false,
-        };
-        self.config.store(Arc::new(new));
-        self.config_gen.fetch_add(1, Ordering::Release);
-        persisted
+    /// `config import` over the link.
+    pub fn config_import(&self, text: &str) -> Result<ConfigImport, ConfigError> {
+        self.store.import(text)
     }
 
     /// Installs a pattern (pushed over the link): size-checked, swapped in, persisted.
@@ -295,14 +234,6 @@ impl DaemonCore {
     /// Firmware update control.
     pub fn firmware(&self) -> &FirmwareControl {
         &self.firmware
-    }
-
-    /// Pulses the shutter/FFC trigger line (`gpio.shutter_pin`); `Ok(false)` when there is none.
-    pub fn trigger_shutter(&self) -> Result<bool, GpioError> {
-        match self.gpio.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            Some(g) => g.trigger_shutter(),
-            None => Ok(false),
-        }
     }
 
     /// Sets the status LED (`gpio.led_pin`); `Ok(false)` when there is none.

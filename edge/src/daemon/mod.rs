@@ -1,7 +1,9 @@
-//! The running daemon: [`Daemon::start`] opens the source, loads the stored pattern, starts
-//! the frame loop, the capture watchdog, the refit scheduler and the link servers, and returns
-//! a [`DaemonHandle`]; [`DaemonHandle::shutdown`] stops them in order (frames first, then the
-//! link, then the fit — aborted — and any pattern save in progress is finished).
+//! The running daemon: [`Daemon::start`] layers the link overrides over the configuration,
+//! opens the source, loads the stored pattern, starts the frame loop, the capture watchdog,
+//! the refit scheduler and the link servers (in front of the daemon's endpoints,
+//! `endpoints.rs`), and returns a [`DaemonHandle`]; [`DaemonHandle::shutdown`] stops them in
+//! order (frames first, then the link, then the fit — aborted — and any pattern save in
+//! progress is finished).
 //!
 //! ```no_run
 //! let cfg = edge::config::EdgeConfig::load(std::path::Path::new("boards/sim.toml"))?;
@@ -13,8 +15,9 @@
 
 mod capture;
 mod core;
-mod firmware_control;
+mod endpoints;
 mod watchdog;
+mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,14 +26,16 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
 pub use self::capture::CaptureBeat;
-pub use self::core::{ConfigChange, DaemonCore, LatestFrame, TelemetrySnapshot};
-pub use self::firmware_control::{BUILD_VERSION, FirmwareControl};
-use crate::config::{ConfigError, EdgeConfig, SourceKind};
+use self::core::CoreParts;
+pub use self::core::{DaemonCore, LatestFrame, TelemetrySnapshot};
+use crate::config::{ConfigError, ConfigStore, EdgeConfig, SourceKind};
 use crate::events::EventBus;
+pub use crate::firmware::BUILD_VERSION;
+use crate::firmware::{BootDecision, FirmwareControl};
+use crate::link::{LinkBackend, LinkSettings};
 use crate::pattern_cache::PatternCache;
 use crate::refit::{EstimatorFactory, RefitScheduler, RefitShared, build_estimator};
 use crate::service::ServiceWatchdog;
@@ -47,9 +52,9 @@ pub enum DaemonError {
     /// The frame source cannot be opened (and waiting will not help).
     #[error("camera: {0}")]
     Source(#[from] SourceError),
-    /// A link server could not start (address in use, serial port missing).
+    /// A link server could not start (address in use).
     #[error("link: {0}")]
-    Link(String),
+    Link(#[from] crate::link::LinkStartError),
     /// The configured GPIO lines cannot be opened.
     #[error(transparent)]
     Gpio(#[from] crate::gpio::GpioError),
@@ -60,8 +65,10 @@ pub enum DaemonError {
 
 /// Choices for [`Daemon::start_with`] beyond the configuration.
 pub struct DaemonOptions {
-    /// The config file, so that `ConfigSet`/import are persisted (None = in memory only).
-    pub config_path: Option<PathBuf>,
+    /// Where changes made over the link are saved and read back at start, layered over the
+    /// configuration (`EdgeConfig::overrides_path`; None = in memory only). The admin's
+    /// configuration file itself is never written.
+    pub overrides_file: Option<PathBuf>,
     /// Use this source instead of the one the configuration names (tests, embedding).
     pub source: Option<Box<dyn FrameSource>>,
     /// Builds the fit estimator (default: the engine, with CPU fallback).
@@ -71,7 +78,7 @@ pub struct DaemonOptions {
 impl Default for DaemonOptions {
     fn default() -> Self {
         DaemonOptions {
-            config_path: None,
+            overrides_file: None,
             source: None,
             estimator_factory: build_estimator,
         }
@@ -93,6 +100,8 @@ impl Daemon {
         opts: DaemonOptions,
     ) -> Result<DaemonHandle, DaemonError> {
         config.validate()?;
+        let store = ConfigStore::open(config, opts.overrides_file);
+        let config = (*store.current()).clone();
         let mut sim = None;
         let source: Box<dyn FrameSource> = match opts.source {
             Some(s) => s,
@@ -125,8 +134,7 @@ impl Daemon {
             Err(e) => warn!(error = %e, "stored pattern refused; starting without one"),
         }
         let gpio = crate::gpio::Gpio::open(&config.gpio)?;
-        let (firmware, boot) = FirmwareControl::start(&config);
-        let config = Arc::new(ArcSwap::from_pointee(config));
+        let (firmware, boot) = FirmwareControl::start(&config.firmware);
         let stats = Arc::new(Stats::default());
         let events = Arc::new(EventBus::default());
         crate::log_forward::register(&events);
@@ -135,23 +143,22 @@ impl Daemon {
                 cache: cache.clone(),
                 stats: stats.clone(),
                 events: events.clone(),
-                config: config.clone(),
+                config: store.live().clone(),
             },
             opts.estimator_factory,
-        );
-        let core = Arc::new(DaemonCore::new(
-            config,
-            opts.config_path,
+        )?;
+        let core = Arc::new(DaemonCore::new(CoreParts {
+            store,
             cache,
             stats,
             events,
             refit,
-            info.clone(),
+            source_info: info.clone(),
             sim,
             firmware,
             gpio,
-        ));
-        if boot == crate::firmware::BootDecision::RolledBack {
+        }));
+        if boot == BootDecision::RolledBack {
             // Restart into the old slot at once (the service manager starts it).
             core.request_reboot();
         }
@@ -179,7 +186,7 @@ impl Daemon {
             beat,
             tcp_addr: None,
         };
-        if let Err(e) = handle.start_links() {
+        if let Err(e) = handle.start_links(&LinkSettings::from_config(&config.link)) {
             handle.stop_threads();
             return Err(e);
         }
@@ -199,10 +206,11 @@ pub struct DaemonHandle {
 }
 
 impl DaemonHandle {
-    fn start_links(&mut self) -> Result<(), DaemonError> {
-        let (tcp_addr, threads) = crate::link::start_servers(&self.core)?;
-        self.tcp_addr = tcp_addr;
-        self.threads.extend(threads);
+    fn start_links(&mut self, settings: &LinkSettings) -> Result<(), DaemonError> {
+        let backend: Arc<dyn LinkBackend> = self.core.clone();
+        let servers = crate::link::start(settings, backend)?;
+        self.tcp_addr = servers.tcp_addr;
+        self.threads.extend(servers.threads);
         Ok(())
     }
 

@@ -1,169 +1,124 @@
-//! Drives one connection over any byte stream: reads requests and answers them through a
-//! [`Session`], and sends the subscribed topics (heartbeat at 1 Hz, fit progress, fit done,
-//! logs) from a second thread, both sharing the writer.
+//! Drives one connection over any byte stream: [`Connection::serve_one`] reads one request,
+//! answers it through the [`Session`] and writes the answer; [`serve`] does that until the peer
+//! leaves or the daemon stops, with the subscribed topics sent from a second thread that
+//! shares the writer.
 
 use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use protocol::io::{FrameReader, FrameWriter, LinkError};
-use protocol::text::truncate;
-use protocol::{FitDone, FitProgress, LogLine, Packet, Topic};
+use protocol::{Packet, Response};
 use tracing::{debug, info};
 
-use super::server::{After, Session, Subscriptions, wire_level, wire_outcome, wire_telemetry};
-use super::transfers::Transfers;
-use crate::daemon::DaemonCore;
-use crate::events::DaemonEvent;
+use super::session::{After, Session};
+use super::topics::send_topics;
 
-/// Serves one connection until the peer leaves or the daemon stops.
-pub fn serve<R: Read, W: Write + Send + 'static>(
-    core: Arc<DaemonCore>,
-    transfers: Arc<Transfers>,
-    token: Option<String>,
-    peer: String,
-    mut reader: FrameReader<R>,
-    writer: FrameWriter<W>,
-) {
-    let writer = Arc::new(Mutex::new(writer));
-    let mut session = Session::new(core.clone(), transfers, token, peer.clone());
-    let subs = session.subs.clone();
-    let topics = {
-        let (core, writer, subs) = (core.clone(), writer.clone(), subs.clone());
-        std::thread::Builder::new()
-            .name("dipnuc-link-topics".into())
-            .spawn(move || send_topics(&core, &writer, &subs))
-    };
-    info!(%peer, "link client connected");
-    let send = |packet: &Packet| -> Result<(), LinkError> {
-        writer
+/// What one turn of a connection did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// Nothing arrived within the timeout (or a packet that is not a request, ignored).
+    Idle,
+    /// A request was answered.
+    Answered,
+    /// A request was answered and the daemon must now restart.
+    Restart,
+}
+
+/// One connection: its session, the reading half and the (shared) writing half.
+pub struct Connection<R, W> {
+    session: Session,
+    reader: FrameReader<R>,
+    writer: Arc<Mutex<FrameWriter<W>>>,
+}
+
+impl<R: Read, W: Write> Connection<R, W> {
+    /// A connection speaking `session` over `reader` and `writer`.
+    pub fn new(session: Session, reader: FrameReader<R>, writer: FrameWriter<W>) -> Self {
+        Connection {
+            session,
+            reader,
+            writer: Arc::new(Mutex::new(writer)),
+        }
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    fn send(&self, packet: &Packet) -> Result<(), LinkError> {
+        self.writer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .send(packet)
-    };
-    loop {
-        if core.stopping() || subs.closed.load(Ordering::Relaxed) {
-            break;
-        }
-        let packet = match reader.recv(Duration::from_millis(200)) {
-            Ok(Some(p)) => p,
-            Ok(None) => continue,
-            Err(LinkError::Eof) => break,
-            Err(e) => {
-                debug!(%peer, error = %e, "link read failed");
-                break;
-            }
+    }
+
+    /// Waits up to `timeout` for a request and answers it (with any `InProgress` answers
+    /// before the final one). Fails when the link does.
+    pub fn serve_one(&mut self, timeout: Duration) -> Result<Served, LinkError> {
+        let Some(packet) = self.reader.recv(timeout)? else {
+            return Ok(Served::Idle);
         };
         let Packet::Request { id, body } = packet else {
-            debug!(%peer, "ignoring a non-request packet from the host");
-            continue;
+            debug!(peer = %self.session.peer(), "ignoring a non-request packet from the host");
+            return Ok(Served::Idle);
         };
-        let mut interim_failed = false;
-        let (resp, after) = session.handle(body, &mut |r| {
-            if send(&Packet::Response { id, body: r }).is_err() {
-                interim_failed = true;
+        let mut interim_error = None;
+        let writer = self.writer.clone();
+        let (resp, after) = self.session.handle(body, &mut |r: Response| {
+            let sent = writer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(&Packet::Response { id, body: r });
+            if let Err(e) = sent {
+                interim_error.get_or_insert(e);
             }
         });
-        if send(&Packet::Response { id, body: resp }).is_err() || interim_failed {
-            break;
+        if let Some(e) = interim_error {
+            return Err(e);
         }
-        if let After::Restart = after {
-            // Give the answer a moment to leave before the daemon goes down.
-            std::thread::sleep(Duration::from_millis(200));
-            core.request_reboot();
+        self.send(&Packet::Response { id, body: resp })?;
+        Ok(match after {
+            After::Nothing => Served::Answered,
+            After::Restart => Served::Restart,
+        })
+    }
+}
+
+/// Serves `conn` until the peer leaves or the daemon stops, sending its topics meanwhile.
+pub fn serve<R: Read, W: Write + Send + 'static>(mut conn: Connection<R, W>) {
+    let backend = conn.session.backend().clone();
+    let subs = conn.session.subscriptions().clone();
+    let peer = conn.session.peer().to_string();
+    let topics = {
+        let (backend, writer, subs) = (backend.clone(), conn.writer.clone(), subs.clone());
+        std::thread::Builder::new()
+            .name("dipnuc-link-topics".into())
+            .spawn(move || send_topics(backend.as_ref(), &writer, &subs))
+    };
+    info!(%peer, "link client connected");
+    while !backend.stopping() && !subs.closed.load(Ordering::Relaxed) {
+        match conn.serve_one(Duration::from_millis(200)) {
+            Ok(Served::Idle | Served::Answered) => {}
+            Ok(Served::Restart) => {
+                // Give the answer a moment to leave before the daemon goes down.
+                std::thread::sleep(Duration::from_millis(200));
+                backend.restart();
+            }
+            Err(LinkError::Eof) => break,
+            Err(e) => {
+                debug!(%peer, error = %e, "link failed");
+                break;
+            }
         }
     }
     subs.closed.store(true, Ordering::Relaxed);
     if let Ok(t) = topics {
         let _ = t.join();
     }
-    let stats = reader.stats();
+    let stats = conn.reader.stats();
     info!(%peer, packets_in = stats.packets_in, crc_errors = stats.decoder.crc_errors,
           "link client disconnected");
-}
-
-fn send_topics<W: Write>(core: &DaemonCore, writer: &Mutex<FrameWriter<W>>, subs: &Subscriptions) {
-    let events = core.events().subscribe(256);
-    let mut next_beat = Instant::now();
-    while !subs.closed.load(Ordering::Relaxed) && !core.stopping() {
-        let event = events.recv_timeout(Duration::from_millis(100)).ok();
-        if !subs.open.load(Ordering::Relaxed) {
-            continue;
-        }
-        let mut out: Vec<Topic> = Vec::new();
-        if let Some(t) = event.and_then(|ev| topic_for(&ev, subs)) {
-            out.push(t);
-        }
-        if subs.heartbeat.load(Ordering::Relaxed) && Instant::now() >= next_beat {
-            next_beat = Instant::now() + Duration::from_secs(1);
-            let fit = match core.fit_status().state {
-                crate::refit::RefitState::Running { .. } => protocol::FitState::Running,
-                crate::refit::RefitState::Idle => protocol::FitState::Idle,
-                _ => protocol::FitState::Collecting,
-            };
-            out.push(Topic::Heartbeat(wire_telemetry(&core.telemetry(), fit)));
-        }
-        for t in out {
-            let sent = writer
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .send(&Packet::Topic(t));
-            if sent.is_err() {
-                subs.closed.store(true, Ordering::Relaxed);
-                return;
-            }
-        }
-    }
-}
-
-fn clamp_u32(v: u64) -> u32 {
-    v.min(u64::from(u32::MAX)) as u32
-}
-
-fn topic_for(ev: &DaemonEvent, subs: &Subscriptions) -> Option<Topic> {
-    match ev {
-        DaemonEvent::FitProgress {
-            fit_id,
-            step,
-            total_steps,
-            loss,
-            ms_per_step,
-            elapsed_ms,
-            eta_ms,
-        } if subs.fit_progress.load(Ordering::Relaxed) => Some(Topic::FitProgress(FitProgress {
-            fit_id: *fit_id,
-            step: *step,
-            total_steps: *total_steps,
-            loss: *loss,
-            ms_per_step: *ms_per_step,
-            elapsed_ms: clamp_u32(*elapsed_ms),
-            eta_ms: clamp_u32(*eta_ms),
-        })),
-        DaemonEvent::FitDone {
-            fit_id,
-            outcome,
-            loss,
-            steps,
-            duration_ms,
-            detail,
-        } if subs.fit_progress.load(Ordering::Relaxed) => Some(Topic::FitDone(FitDone {
-            fit_id: *fit_id,
-            outcome: wire_outcome(*outcome),
-            loss: *loss,
-            steps: *steps,
-            duration_ms: clamp_u32(*duration_ms),
-            detail: truncate(detail),
-        })),
-        DaemonEvent::Log {
-            level,
-            target,
-            message,
-        } if subs.wants_log(*level) => Some(Topic::Log(LogLine {
-            level: wire_level(*level),
-            target: truncate(target),
-            message: truncate(message),
-        })),
-        _ => None,
-    }
 }

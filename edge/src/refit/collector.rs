@@ -70,6 +70,31 @@ impl FrameSetCollector {
         }
     }
 
+    /// Changes the limits (a configuration change): a smaller capacity drops the most
+    /// redundant frames first; the motion and temperature limits apply to the next offers.
+    pub fn set_limits(&mut self, capacity: usize, min_motion: f32, max_temp_spread: f32) {
+        self.capacity = capacity.max(1);
+        self.min_motion = min_motion;
+        self.max_temp_spread = max_temp_spread;
+        while self.held.len() > self.capacity {
+            let (worst, _) = self.most_redundant();
+            self.held.remove(worst);
+        }
+    }
+
+    /// The held frame closest to the others, and its distance to the nearest of them.
+    fn most_redundant(&self) -> (usize, f32) {
+        (0..self.held.len())
+            .map(|i| {
+                let d = (0..self.held.len())
+                    .filter(|&j| j != i)
+                    .map(|j| distance(&self.held[i].thumb, &self.held[j].thumb))
+                    .fold(f32::INFINITY, f32::min);
+                (i, d)
+            })
+            .fold((0, f32::INFINITY), |a, b| if b.1 < a.1 { b } else { a })
+    }
+
     /// Frames held.
     pub fn len(&self) -> usize {
         self.held.len()
@@ -109,16 +134,8 @@ impl FrameSetCollector {
             self.held.push(Held { frame, thumb });
             return true;
         }
-        // Full: find the member closest to the rest (the most redundant one).
-        let (worst, worst_d) = (0..self.held.len())
-            .map(|i| {
-                let d = (0..self.held.len())
-                    .filter(|&j| j != i)
-                    .map(|j| distance(&self.held[i].thumb, &self.held[j].thumb))
-                    .fold(f32::INFINITY, f32::min);
-                (i, d)
-            })
-            .fold((0, f32::INFINITY), |a, b| if b.1 < a.1 { b } else { a });
+        // Full: the incoming frame replaces the most redundant member if it adds more.
+        let (worst, worst_d) = self.most_redundant();
         if nearest > worst_d {
             self.held.remove(worst);
             self.held.push(Held { frame, thumb });
@@ -175,6 +192,20 @@ mod tests {
         // 150 is closer to the set than its most redundant member: not taken.
         assert!(!c.offer(frame(150, 30.0)));
         assert_eq!(c.skipped_duplicates, 1);
+    }
+
+    #[test]
+    fn smaller_limits_drop_the_most_redundant_frames() {
+        let mut c = FrameSetCollector::new(4, 5.0, 0.0);
+        for level in [100, 400, 410, 800] {
+            assert!(c.offer(frame(level, 30.0)));
+        }
+        c.set_limits(3, 5.0, 0.0);
+        let levels: Vec<u16> = c.frames().iter().map(|f| f.data[0]).collect();
+        assert_eq!(levels.len(), 3);
+        assert!(levels.contains(&100) && levels.contains(&800), "{levels:?}");
+        c.set_limits(6, 1.0, 0.0);
+        assert!(c.offer(frame(103, 30.0)), "the lower motion limit applies");
     }
 
     #[test]

@@ -6,13 +6,18 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use protocol::{ConfigApply, ConfigChange};
+
 use super::connection::ConnectionArgs;
 use super::output;
 
 /// Read and change the device's configuration (validated on the device).
 ///
 /// Keys are dotted paths into the daemon's TOML config; values are TOML literals (a bare word
-/// such as cp-tv is taken as a string).
+/// such as cp-tv is taken as a string). `set` says whether the change applies live or after a
+/// restart, and whether the device saved it. Trust anchors, secrets and paths (the firmware
+/// key, the token, state folders) can be changed only in the config file on the device;
+/// secrets read as "<redacted>". `dipnuc-edge --keys` on the device lists every key.
 ///
 /// Examples:
 ///   dipnuc config get fit.method --tcp 127.0.0.1:7700
@@ -34,7 +39,8 @@ pub enum ConfigAction {
         /// Dotted key, e.g. fit.method.
         key: String,
     },
-    /// Set KEY to VALUE; a refused value names the key and the reason.
+    /// Set KEY to VALUE; prints whether it applies live or after a restart and whether it was
+    /// saved. A refused value names the key and the reason.
     Set {
         /// Dotted key, e.g. correction.offset.
         key: String,
@@ -57,6 +63,38 @@ pub enum ConfigAction {
 struct KeyValue<'a> {
     key: &'a str,
     value: &'a str,
+}
+
+/// What `config set --json` prints.
+#[derive(Serialize)]
+struct Changed<'a> {
+    key: &'a str,
+    value: &'a str,
+    /// `live` or `restart`.
+    applies: &'static str,
+    /// Saved on the device (survives a restart).
+    persisted: bool,
+}
+
+fn applies(a: ConfigApply) -> &'static str {
+    match a {
+        ConfigApply::Live => "live",
+        ConfigApply::Restart => "restart",
+    }
+}
+
+/// `KEY = VALUE (applied now, saved)` and the like.
+fn describe_change(c: &ConfigChange) -> String {
+    let when = match c.apply {
+        ConfigApply::Live => "applied now",
+        ConfigApply::Restart => "applies after a restart (dipnuc reboot)",
+    };
+    let saved = if c.persisted {
+        "saved on the device"
+    } else {
+        "not saved: lost at the next restart (see the device log)"
+    };
+    format!("{} = {} ({when}; {saved})", c.key, c.value)
 }
 
 /// A bare word that is not a TOML literal becomes a TOML string.
@@ -94,16 +132,18 @@ pub fn run(a: ConfigArgs, conn: &ConnectionArgs, json: bool) -> anyhow::Result<(
         }
         ConfigAction::Set { key, value } => {
             let literal = as_toml_literal(&value);
-            let now = dev
+            let change = dev
                 .config_set(&key, &literal)
                 .with_context(|| format!("config set {key} = {literal}"))?;
             if json {
-                output::json_line(&KeyValue {
-                    key: &key,
-                    value: &now,
+                output::json_line(&Changed {
+                    key: &change.key,
+                    value: &change.value,
+                    applies: applies(change.apply),
+                    persisted: change.persisted,
                 })?;
             } else {
-                output::outln!("{key} = {now}");
+                output::outln!("{}", describe_change(&change));
             }
         }
         ConfigAction::Export { file } => {
@@ -135,7 +175,28 @@ pub fn run(a: ConfigArgs, conn: &ConnectionArgs, json: bool) -> anyhow::Result<(
 
 #[cfg(test)]
 mod tests {
-    use super::as_toml_literal;
+    use super::*;
+
+    #[test]
+    fn a_change_says_when_it_applies_and_whether_it_was_saved() {
+        let mut c = ConfigChange {
+            key: protocol::text::truncate("fit.frames"),
+            value: protocol::text::truncate("20"),
+            apply: ConfigApply::Live,
+            persisted: true,
+        };
+        assert_eq!(
+            describe_change(&c),
+            "fit.frames = 20 (applied now; saved on the device)"
+        );
+        c.apply = ConfigApply::Restart;
+        c.persisted = false;
+        let text = describe_change(&c);
+        assert!(
+            text.contains("after a restart") && text.contains("not saved"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn bare_words_are_quoted_literals_kept() {

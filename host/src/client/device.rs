@@ -2,13 +2,13 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use formats::pattern::{PatternMeta, StoredPattern};
+use formats::pattern::StoredPattern;
 use protocol::client::{Client, PulledObject};
 use protocol::io::FramedStream;
 use protocol::tracker::{RequestTracker, RetryPolicy};
 use protocol::{
-    Capabilities, DeviceInfo, FirmwareState, FitStatus, Hello, LogLevel, NackCode, ObjectEncoding,
-    ObjectKind, ObjectMeta, Request, Response, SnapshotKind, Telemetry, Topic,
+    Capabilities, ConfigChange, DeviceInfo, FirmwareState, FitStatus, Hello, LogLevel, NackCode,
+    ObjectEncoding, ObjectKind, ObjectMeta, Request, Response, SnapshotKind, Telemetry, Topic,
 };
 
 use super::error::{ClientError, CommsError, HandshakeFailure, Result};
@@ -65,15 +65,10 @@ impl Snapshot {
         }
     }
 
-    /// The frame sequence number, when the device put it in the label (`raw #1234`).
+    /// The sequence number of the captured frame (raw and corrected snapshots of the same
+    /// frame carry the same one; none for a pattern).
     pub fn seq(&self) -> Option<u64> {
-        let label = self.meta.label.as_str();
-        let at = label.find('#')?;
-        let digits: String = label[at + 1..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
-        digits.parse().ok()
+        self.meta.seq
     }
 }
 
@@ -233,13 +228,11 @@ impl Device {
             .map_err(|e| self.err(e))
     }
 
-    /// `config/set`: validated on the device; returns the value now in effect. A refused value
-    /// is [`ClientError::Device`] with the key and the reason in its detail.
-    pub fn config_set(&mut self, key: &str, value: &str) -> Result<String> {
-        self.client
-            .config_set(key, value)
-            .map(|v| v.as_str().to_string())
-            .map_err(|e| self.err(e))
+    /// `config/set`: validated on the device; returns the value now configured, whether it
+    /// applies live or after a restart, and whether the device saved it. A refused value is
+    /// [`ClientError::Device`] with the key and the reason in its detail.
+    pub fn config_set(&mut self, key: &str, value: &str) -> Result<ConfigChange> {
+        self.client.config_set(key, value).map_err(|e| self.err(e))
     }
 
     /// `config/export`: the whole configuration as TOML text.
@@ -369,63 +362,24 @@ impl Device {
         })
     }
 
-    /// `pattern/pull`: the applied pattern (sent as `.dnp` bytes, or as `f32` values with the
-    /// size in the metadata).
+    /// `pattern/pull`: the applied pattern (a `.dnp` file, checksum verified).
     pub fn pattern_pull(&mut self) -> Result<StoredPattern> {
         let obj = self.pull(Request::PatternPull, |_, _| {})?;
-        let bad = |detail: String| -> ClientError {
+        formats::pattern_object::decode(&obj.meta, &obj.data).map_err(|e| {
             CommsError::Protocol {
                 target: self.target.clone(),
-                detail,
+                detail: format!("pulled pattern: {e}"),
             }
             .into()
-        };
-        if obj.data.starts_with(formats::pattern::MAGIC) {
-            return StoredPattern::decode(&obj.data).map_err(|e| bad(e.to_string()));
-        }
-        let (w, h) = (u32::from(obj.meta.width), u32::from(obj.meta.height));
-        if obj.meta.encoding != ObjectEncoding::F32Le || obj.data.len() != (w * h) as usize * 4 {
-            return Err(bad(format!(
-                "pattern of {} bytes ({:?}) does not hold {w}x{h} f32 values",
-                obj.data.len(),
-                obj.meta.encoding
-            )));
-        }
-        Ok(StoredPattern {
-            width: w,
-            height: h,
-            data: obj
-                .data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            meta: PatternMeta {
-                camera: String::new(),
-                sensor_temp_c: obj.meta.sensor_temp_c,
-                unix_ms: obj.meta.unix_ms,
-                fit_loss: None,
-                method: obj.meta.label.to_string(),
-                steps: 0,
-                duration_ms: 0,
-            },
         })
     }
 
     /// Pattern push: uploads a pattern (as a `.dnp` file, checksum and metadata included);
     /// the device checks its size before applying it.
     pub fn pattern_push(&mut self, pattern: &StoredPattern) -> Result<()> {
-        let mut meta = ObjectMeta::opaque(ObjectEncoding::F32Le, &pattern.meta.method);
-        meta.width = u16::try_from(pattern.width).unwrap_or(u16::MAX);
-        meta.height = u16::try_from(pattern.height).unwrap_or(u16::MAX);
-        meta.sensor_temp_c = pattern.meta.sensor_temp_c;
-        meta.unix_ms = pattern.meta.unix_ms;
-        self.push(
-            ObjectKind::Pattern,
-            meta,
-            &pattern.encode(),
-            |_, _| {},
-            |_, _| {},
-        )
+        // 0: the bit depth is the device's camera's, not the pattern's.
+        let (meta, bytes) = formats::pattern_object::encode(pattern, 0);
+        self.push(ObjectKind::Pattern, meta, &bytes, |_, _| {}, |_, _| {})
     }
 
     /// `firmware/status`.

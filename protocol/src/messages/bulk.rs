@@ -54,6 +54,9 @@ pub enum ObjectEncoding {
     TomlUtf8,
     /// A firmware image in the edge's signed image format (payload ‖ signature ‖ trailer).
     SignedImage,
+    /// A noise pattern as a complete `.dnp` pattern file (header, `f32` values, metadata,
+    /// checksum): what `PatternPull` offers and a pattern push sends.
+    PatternFile,
 }
 
 /// Description of a bulk object, sent with `BulkOffer` and `BulkBegin`.
@@ -73,6 +76,9 @@ pub struct ObjectMeta {
     pub unix_ms: u64,
     /// Free text: firmware version, snapshot kind, fit method.
     pub label: String<LABEL_LEN>,
+    /// Sequence number of the captured frame a snapshot comes from (None for other objects);
+    /// raw and corrected snapshots of the same frame carry the same number.
+    pub seq: Option<u64>,
 }
 
 impl ObjectMeta {
@@ -86,6 +92,7 @@ impl ObjectMeta {
             sensor_temp_c: None,
             unix_ms: 0,
             label: crate::text::truncate(label),
+            seq: None,
         }
     }
 }

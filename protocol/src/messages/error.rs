@@ -39,6 +39,9 @@ pub enum NackCode {
     Timeout,
     /// The device refused the protocol version or schema of the peer.
     VersionMismatch,
+    /// The configuration key is device-local (a trust anchor, a secret or a path): it can be
+    /// changed only in the configuration file on the device, never over the link.
+    DeviceLocal,
 }
 
 impl NackCode {
@@ -58,6 +61,7 @@ impl NackCode {
             NackCode::Internal => "internal error",
             NackCode::Timeout => "timeout",
             NackCode::VersionMismatch => "version mismatch",
+            NackCode::DeviceLocal => "device-local key",
         }
     }
 }

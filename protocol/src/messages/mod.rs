@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod firmware;
 pub mod fit;
+pub mod hello;
 pub mod info;
 pub mod request;
 pub mod response;
@@ -14,7 +15,9 @@ pub mod telemetry;
 pub mod topic;
 
 pub use bulk::{BULK_CHUNK, ChunkData, ObjectEncoding, ObjectKind, ObjectMeta, SnapshotKind};
-pub use config::{CONFIG_KEY_LEN, CONFIG_VALUE_LEN, ConfigKey, ConfigText};
+pub use config::{
+    CONFIG_KEY_LEN, CONFIG_VALUE_LEN, ConfigApply, ConfigChange, ConfigKey, ConfigText,
+};
 pub use error::{Nack, NackCode};
 pub use firmware::FirmwareState;
 pub use fit::{FitDone, FitOutcome, FitProgress, FitState, FitStatus, FitSummary, MethodName};

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::bulk::{ChunkData, ObjectKind, ObjectMeta, SnapshotKind};
 use super::config::{ConfigKey, ConfigText};
 use super::fit::MethodName;
+use super::hello::Hello;
 use super::system::LogLevel;
-use crate::handshake::Hello;
 
 /// Capacity of the pre-shared token in `Auth`.
 pub const TOKEN_LEN: usize = 64;
@@ -43,8 +43,8 @@ pub enum Request {
         /// Dotted key, e.g. `correction.offset`.
         key: ConfigKey,
     },
-    /// Change one configuration value (validated, applied, persisted).
-    /// → `ConfigValue` (the value now in effect) or `Nack(UnknownKey | InvalidValue)`.
+    /// Change one configuration value (validated, applied, persisted on the device).
+    /// → `ConfigChanged` or `Nack(UnknownKey | InvalidValue | DeviceLocal)`.
     ConfigSet {
         /// Dotted key, e.g. `fit.method`.
         key: ConfigKey,

@@ -6,13 +6,13 @@ use postcard_schema::Schema;
 use serde::{Deserialize, Serialize};
 
 use super::bulk::{ChunkData, ObjectKind, ObjectMeta};
-use super::config::{ConfigKey, ConfigText};
+use super::config::{ConfigChange, ConfigKey, ConfigText};
 use super::error::Nack;
 use super::firmware::FirmwareState;
 use super::fit::FitStatus;
+use super::hello::Hello;
 use super::info::DeviceInfo;
 use super::telemetry::Telemetry;
-use crate::handshake::Hello;
 
 /// Capacity of [`Response::InProgress`]'s stage text.
 pub const STAGE_LEN: usize = 32;
@@ -45,7 +45,7 @@ pub enum Response {
     Info(DeviceInfo),
     /// Answer to `GetTelemetry`.
     Telemetry(Telemetry),
-    /// A configuration value (answer to `ConfigGet` and `ConfigSet`).
+    /// A configuration value (answer to `ConfigGet`; secrets read as `"<redacted>"`).
     ConfigValue {
         /// The key.
         key: ConfigKey,
@@ -108,6 +108,9 @@ pub enum Response {
         /// Device monotonic clock, milliseconds since the daemon started.
         device_monotonic_ms: u64,
     },
+    /// Answer to `ConfigSet`: the value now configured, whether it applies live or after a
+    /// restart, and whether it was saved.
+    ConfigChanged(ConfigChange),
 }
 
 impl Response {
@@ -130,6 +133,7 @@ impl Response {
             Response::BulkProgress { .. } => "bulk-progress",
             Response::FirmwareState(_) => "firmware-state",
             Response::TimeSync { .. } => "time-sync",
+            Response::ConfigChanged(_) => "config-changed",
         }
     }
 

@@ -68,6 +68,7 @@ pub fn nack_code() -> impl Strategy<Value = NackCode> {
         Just(NackCode::Internal),
         Just(NackCode::Timeout),
         Just(NackCode::VersionMismatch),
+        Just(NackCode::DeviceLocal),
     ]
 }
 
@@ -268,6 +269,7 @@ pub fn object_encoding() -> impl Strategy<Value = ObjectEncoding> {
         Just(ObjectEncoding::F32Le),
         Just(ObjectEncoding::TomlUtf8),
         Just(ObjectEncoding::SignedImage),
+        Just(ObjectEncoding::PatternFile),
     ]
 }
 
@@ -277,16 +279,20 @@ pub fn object_meta() -> impl Strategy<Value = ObjectMeta> {
         any::<(u16, u16, u8, u64)>(),
         proptest::option::of(float()),
         hstring::<32>(),
+        any::<Option<u64>>(),
     )
         .prop_map(
-            |(encoding, (width, height, bit_depth, unix_ms), sensor_temp_c, label)| ObjectMeta {
-                encoding,
-                width,
-                height,
-                bit_depth,
-                sensor_temp_c,
-                unix_ms,
-                label,
+            |(encoding, (width, height, bit_depth, unix_ms), sensor_temp_c, label, seq)| {
+                ObjectMeta {
+                    encoding,
+                    width,
+                    height,
+                    bit_depth,
+                    sensor_temp_c,
+                    unix_ms,
+                    label,
+                    seq,
+                }
             },
         )
 }
@@ -421,6 +427,21 @@ pub fn response() -> impl Strategy<Value = Response> {
         (hstring::<48>(), hstring::<96>())
             .prop_map(|(key, value)| Response::ConfigValue { key, value })
             .boxed(),
+        (
+            hstring::<48>(),
+            hstring::<96>(),
+            prop_oneof![Just(ConfigApply::Live), Just(ConfigApply::Restart)],
+            any::<bool>(),
+        )
+            .prop_map(|(key, value, apply, persisted)| {
+                Response::ConfigChanged(ConfigChange {
+                    key,
+                    value,
+                    apply,
+                    persisted,
+                })
+            })
+            .boxed(),
         any::<u32>()
             .prop_map(|fit_id| Response::CalibrateStarted { fit_id })
             .boxed(),
@@ -526,6 +547,7 @@ fn sample_meta() -> ObjectMeta {
         sensor_temp_c: Some(30.5),
         unix_ms: 1_764_000_000_000,
         label: s("raw"),
+        seq: Some(1234),
     }
 }
 
@@ -783,6 +805,16 @@ pub fn samples() -> std::vec::Vec<(&'static str, Packet)> {
                 device_unix_ms: 1_764_000_000_250,
                 device_monotonic_ms: 3_600_123,
             },
+        ),
+        resp(
+            "response.config_changed",
+            7,
+            Response::ConfigChanged(ConfigChange {
+                key: s("fit.method"),
+                value: s("\"cp-tv\""),
+                apply: ConfigApply::Live,
+                persisted: true,
+            }),
         ),
         (
             "topic.heartbeat",

@@ -1,13 +1,11 @@
 //! The common estimator interface the daemon's refit scheduler and the offline tools call:
-//! `PatternEstimator`, its result `FitOutcome`, and `estimator()` to build one per `Method`.
+//! `PatternEstimator` and its result `FitOutcome` (`factory.rs` builds one per `Method`).
 
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Duration;
 
-use super::config::{CpTvConfig, FitConfig};
-use super::fit::TvDipEstimator;
-use super::{Budget, FitProgress, FrameSet, Method, NucError, Pattern, colmean, cptv};
+use super::{Budget, FitProgress, FrameSet, Method, NucError, Pattern};
 
 /// The result of one estimation.
 #[derive(Debug, Clone)]
@@ -54,58 +52,4 @@ pub trait PatternEstimator: Send {
 
     /// Forgets any state: the next estimate is a cold fit. Nothing to do for stateless methods.
     fn reset(&mut self) {}
-}
-
-/// Builds the estimator for `method` with `cfg` (checked first).
-pub fn estimator(method: Method, cfg: &FitConfig) -> Result<Box<dyn PatternEstimator>, NucError> {
-    cfg.validate()?;
-    Ok(match method {
-        Method::TvDip => Box::new(TvDipEstimator::new(cfg.clone())?),
-        Method::CpTv => Box::new(CpTvEstimator {
-            cfg: cfg.cptv.clone(),
-        }),
-        Method::ColMean => Box::new(ColMeanEstimator {
-            window: cfg.colmean.window,
-        }),
-    })
-}
-
-/// Multi-frame convex TV ([`cptv`]); stateless.
-pub struct CpTvEstimator {
-    cfg: CpTvConfig,
-}
-
-impl PatternEstimator for CpTvEstimator {
-    fn method(&self) -> Method {
-        Method::CpTv
-    }
-
-    fn estimate(
-        &mut self,
-        frames: &FrameSet,
-        budget: &Budget,
-        progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
-    ) -> Result<FitOutcome, NucError> {
-        cptv::estimate(frames, &self.cfg, budget, progress)
-    }
-}
-
-/// Column-statistics destriper ([`colmean`]); stateless.
-pub struct ColMeanEstimator {
-    window: usize,
-}
-
-impl PatternEstimator for ColMeanEstimator {
-    fn method(&self) -> Method {
-        Method::ColMean
-    }
-
-    fn estimate(
-        &mut self,
-        frames: &FrameSet,
-        budget: &Budget,
-        progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
-    ) -> Result<FitOutcome, NucError> {
-        colmean::estimate(frames, self.window, budget, progress)
-    }
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::VerifyingKey;
 use tracing::{error, info, warn};
 
-use crate::config::EdgeConfig;
-use crate::firmware::{BootDecision, FirmwareError, SlotState, Slots};
+use super::{BootDecision, FirmwareError, SlotState, Slots};
+use crate::config::FirmwareConfig;
 use formats::firmware::parse_public_key;
 
 /// Version of this build.
@@ -24,14 +24,13 @@ pub struct FirmwareControl {
 
 impl FirmwareControl {
     /// From `firmware.*`; decides at once whether this start is a trial or a rollback.
-    pub fn start(cfg: &EdgeConfig) -> (FirmwareControl, BootDecision) {
+    pub fn start(cfg: &FirmwareConfig) -> (FirmwareControl, BootDecision) {
         let mut setup_error = None;
         let key = cfg
-            .firmware
             .public_key
             .as_deref()
             .and_then(|k| parse_public_key(k).ok());
-        let slots = match cfg.firmware.slots_dir.as_deref().map(Slots::open) {
+        let slots = match cfg.slots_dir.as_deref().map(Slots::open) {
             Some(Ok(s)) => Some(s),
             Some(Err(e)) => {
                 warn!(error = %e, "firmware slots unavailable");
@@ -48,10 +47,10 @@ impl FirmwareControl {
             None => BootDecision::Run,
         };
         let deadline = (decision == BootDecision::Trial)
-            .then(|| Instant::now() + Duration::from_secs(cfg.firmware.confirm_timeout_s));
+            .then(|| Instant::now() + Duration::from_secs(cfg.confirm_timeout_s));
         match decision {
             BootDecision::Trial => info!(
-                timeout_s = cfg.firmware.confirm_timeout_s,
+                timeout_s = cfg.confirm_timeout_s,
                 "running new firmware on trial; confirm it or it is rolled back"
             ),
             BootDecision::RolledBack => {

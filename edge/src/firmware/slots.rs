@@ -1,67 +1,14 @@
-//! The A/B firmware slots of the device: installing a verified image (format and signature:
-//! `formats::firmware`), switching to it, and rolling back.
-//!
-//! `firmware.slots_dir` holds `slot-a/dipnuc-edge`, `slot-b/dipnuc-edge`, a `current` symlink to
-//! the active slot (the service runs `<slots_dir>/current/dipnuc-edge`) and `state.json`.
-//! Install writes the verified payload into the inactive slot (temp + fsync + rename); commit
-//! switches `current` atomically and marks the new slot "on trial"; the daemon restarts into it.
-//! The new binary must be confirmed (`FirmwareConfirm`) within `firmware.confirm_timeout_s`;
-//! if it is not — or it restarts again before confirming (crash) — `current` is switched back.
+//! [`Slots`]: the A/B slot folder: installing a verified image into the inactive slot,
+//! switching `current` to it on trial, rolling back, and the decision made at each start.
 
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
 use formats::atomic::write_atomically;
 use formats::firmware::verify_image;
-use serde::{Deserialize, Serialize};
 
-/// Why a slot operation was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum FirmwareError {
-    /// The image or key was refused.
-    #[error(transparent)]
-    Image(#[from] formats::firmware::ImageError),
-    /// No slots folder or key configured.
-    #[error("firmware update not configured: {0}")]
-    NotConfigured(String),
-    /// File system trouble.
-    #[error("firmware slots: {0}")]
-    Io(String),
-}
-
-/// Persistent slot state (`state.json`). A fresh folder (the factory install runs from slot a)
-/// is confirmed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SlotState {
-    /// Active slot (0 = a, 1 = b).
-    pub active: u8,
-    /// Slot that holds a verified image waiting for commit.
-    pub pending: Option<u8>,
-    /// Whether the active slot has been confirmed healthy.
-    pub confirmed: bool,
-    /// The slot to return to if the active one is not confirmed.
-    pub fallback: Option<u8>,
-    /// Starts of the active slot since it was switched to, without a confirm.
-    pub unconfirmed_boots: u32,
-    /// Versions of the slots.
-    pub versions: [String; 2],
-    /// The last failure (rollback, bad image).
-    pub last_error: Option<String>,
-}
-
-impl Default for SlotState {
-    fn default() -> Self {
-        SlotState {
-            active: 0,
-            pending: None,
-            confirmed: true,
-            fallback: None,
-            unconfirmed_boots: 0,
-            versions: [String::new(), String::new()],
-            last_error: None,
-        }
-    }
-}
+use super::FirmwareError;
+use super::slot_state::SlotState;
 
 /// What to do after [`Slots::on_start`].
 #[derive(Debug, Clone, PartialEq)]

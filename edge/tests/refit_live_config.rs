@@ -1,0 +1,151 @@
+//! The refit worker follows the live configuration: keys it derives state from at start (the
+//! frame set's size and motion limit, the hourly compute allowance) take effect when they are
+//! changed, without a restart.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use edge::config::{EdgeConfig, FitSection, LiveConfig};
+use edge::events::EventBus;
+use edge::frame::RawFrame;
+use edge::pattern_cache::PatternCache;
+use edge::refit::{FitRequest, RefitError, RefitScheduler, RefitShared};
+use edge::stats::Stats;
+use engine::nuc::{
+    Budget, FitOutcome, FitProgress, FrameSet, Method, NucError, Pattern, PatternEstimator,
+};
+
+/// Computes until its wall-time budget ends or it is aborted, then returns a flat pattern.
+struct UntilTheBudgetEnds;
+
+impl PatternEstimator for UntilTheBudgetEnds {
+    fn method(&self) -> Method {
+        Method::ColMean
+    }
+
+    fn estimate(
+        &mut self,
+        frames: &FrameSet,
+        budget: &Budget,
+        _progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
+    ) -> Result<FitOutcome, NucError> {
+        let start = Instant::now();
+        let wall = budget
+            .max_wall
+            .expect("the scheduler always sets a wall limit");
+        let aborted = || {
+            budget
+                .abort
+                .as_ref()
+                .is_some_and(|a| a.load(Ordering::Relaxed))
+        };
+        while start.elapsed() < wall && !aborted() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(FitOutcome {
+            pattern: Pattern::zeros(frames.width(), frames.height()),
+            loss: 1.0,
+            steps: 1,
+            duration: start.elapsed(),
+            aborted: aborted(),
+            method: Method::ColMean,
+        })
+    }
+}
+
+fn factory(_: &FitSection) -> Result<(Box<dyn PatternEstimator>, String), NucError> {
+    Ok((Box::new(UntilTheBudgetEnds), "until the budget ends".into()))
+}
+
+fn frame(seq: u64, level: u16) -> Arc<RawFrame> {
+    Arc::new(RawFrame {
+        seq,
+        timestamp: Instant::now(),
+        width: 16,
+        height: 16,
+        data: vec![level; 256],
+        sensor_temp_c: Some(30.0),
+    })
+}
+
+fn setup(fit: &str) -> (RefitScheduler, RefitShared, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EdgeConfig::from_toml_str(&format!(
+        "[camera]\nsource = \"sim\"\nwidth = 16\nheight = 16\n[pattern]\nstore = \"{}\"\n\
+         [fit]\nfit_on_start = false\ncollect_interval_ms = 0\n{fit}",
+        dir.path().join("p.dnp").display()
+    ))
+    .unwrap();
+    let shared = RefitShared {
+        cache: Arc::new(PatternCache::new(dir.path().join("p.dnp"), (16, 16))),
+        stats: Arc::new(Stats::default()),
+        events: Arc::new(EventBus::default()),
+        config: LiveConfig::new(cfg),
+    };
+    let s = RefitScheduler::start(shared.clone(), factory).unwrap();
+    (s, shared, dir)
+}
+
+fn change(shared: &RefitShared, key: &str, value: &str) {
+    let cfg = shared.config.load().with_value(key, value).unwrap();
+    shared.config.store(cfg);
+}
+
+/// Offers frames of distinct levels until `held` frames are held (the safety deadline only
+/// turns a hang into a failure).
+fn feed_until(s: &RefitScheduler, held: usize, levels: impl Iterator<Item = u16>) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (i, level) in levels.enumerate() {
+        s.offer_frame(&frame(i as u64, level));
+        std::thread::sleep(Duration::from_millis(10));
+        let now = s.status().frames_held;
+        if now >= held || Instant::now() > deadline {
+            return now;
+        }
+    }
+    s.status().frames_held
+}
+
+#[test]
+fn frame_set_limits_follow_the_configuration() {
+    let (s, shared, _dir) = setup("frames = 2\nmin_motion_dn = 1000.0\n");
+    // Frames 10 DN apart are near-duplicates under a 1000 DN motion limit: one is held.
+    assert_eq!(feed_until(&s, 2, (0..40).map(|i| 1000 + i * 10)), 1);
+    change(&shared, "fit.min_motion_dn", "1.0");
+    assert_eq!(feed_until(&s, 2, (0..200).map(|i| 1000 + i * 10)), 2);
+    // The set holds at most `fit.frames`, which grows live.
+    assert_eq!(feed_until(&s, 3, (0..20).map(|i| 3000 + i * 50)), 2);
+    change(&shared, "fit.frames", "5");
+    assert_eq!(feed_until(&s, 5, (0..400).map(|i| 5000 + i * 20)), 5);
+    s.shutdown();
+}
+
+#[test]
+fn the_hourly_allowance_follows_the_configuration() {
+    let (s, shared, _dir) = setup("[fit.budget]\ngpu_seconds_per_hour = 3600.0\n");
+    // The worker applies a change at the start of its next pass, before it takes commands: a
+    // request sent after the change is answered under it at the latest on the second try.
+    let twice = |s: &RefitScheduler| {
+        let first = s.request(FitRequest::default());
+        if first.is_ok() {
+            s.abort();
+        }
+        let second = s.request(FitRequest::default());
+        if second.is_ok() {
+            s.abort();
+        }
+        second
+    };
+    assert!(twice(&s).is_ok());
+    // A fit needs at least one compute-second left in the hour: half a second refuses it.
+    change(&shared, "fit.budget.gpu_seconds_per_hour", "0.5");
+    match twice(&s) {
+        Err(RefitError::Budget(wait_s)) => assert!(wait_s > 3000, "{wait_s}"),
+        other => panic!("expected a budget refusal, got {other:?}"),
+    }
+    change(&shared, "fit.budget.gpu_seconds_per_hour", "3600.0");
+    assert!(twice(&s).is_ok());
+    s.shutdown();
+}
