@@ -194,6 +194,9 @@ impl Worker {
     }
 
     fn request(&mut self, req: FitRequest) -> Result<u32, RefitError> {
+        // A request is answered under the configuration of its time: a change made just
+        // before it (a `config set` then a fit) counts, even within the pass that saw it.
+        self.follow_config();
         if let Some(j) = &self.job {
             return Err(RefitError::Busy(j.fit_id));
         }
