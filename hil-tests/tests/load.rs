@@ -65,6 +65,7 @@ fn many_clients_polling_do_not_drop_frames() {
                 stop.clone(),
             );
             threads.push(std::thread::spawn(move || {
+                yield_the_cpu_to_the_daemon();
                 let mut dev = Device::connect(&opts).expect("client connect");
                 let mut k = 0;
                 while k < SNAPSHOTS_PER_CLIENT || !stop.load(Ordering::Relaxed) {
@@ -123,5 +124,24 @@ fn many_clients_polling_do_not_drop_frames() {
     assert!(
         rss_after < rss_before + 32 * 1024,
         "memory grew: {rss_before} -> {rss_after} KiB"
+    );
+}
+
+/// Lowers the calling client thread to nice 19. The clients stand for hosts on other machines:
+/// their own decoding must not take the daemon's CPU on a busy two-core test machine (seen: 5
+/// of 361 frames dropped with four clients at 1100 snapshots/s beside a release build, 0 in
+/// the baseline), or the test blames the link for what the harness costs. The daemon's link
+/// threads keep their priority, so what serving costs capture still counts; an idle machine
+/// still runs the clients flat out.
+fn yield_the_cpu_to_the_daemon() {
+    // This thread's id: /proc/thread-self is "PID/task/TID".
+    let tid = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|l| l.file_name()?.to_str()?.parse::<i32>().ok())
+        .and_then(rustix::process::Pid::from_raw);
+    let lowered = tid.map(|t| rustix::process::setpriority_process(Some(t), 19));
+    assert!(
+        matches!(lowered, Some(Ok(()))),
+        "cannot lower the client thread's priority: {lowered:?}"
     );
 }
