@@ -1,13 +1,16 @@
 //! systemd integration (`Type=notify`): readiness, status text, stopping, and the service
-//! watchdog. The watchdog is fed from the frame loop only while frames flow, so systemd
-//! restarts a daemon whose capture has stalled. Outside systemd every call is a no-op.
+//! watchdog. The watchdog is fed by the daemon's liveness check (the capture watchdog thread,
+//! while the frame loop iterates or is being replaced), not by frames: a camera that is away
+//! is waited for and reported, not a reason for systemd to restart the daemon, while a daemon
+//! whose capture thread cannot be revived is restarted. Outside systemd every call is a no-op.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
 
-/// Feeds systemd's watchdog at half its interval.
+/// Feeds systemd's watchdog every quarter of `WatchdogSec`: a ping may then be held up by
+/// three quarters of it (a board busy fitting, slow storage) before systemd acts.
 pub struct ServiceWatchdog {
     interval: Option<Duration>,
     last: Mutex<Option<Instant>>,
@@ -17,7 +20,7 @@ impl ServiceWatchdog {
     /// Reads `WATCHDOG_USEC` (set by systemd when `WatchdogSec=` is configured).
     pub fn from_env() -> Self {
         ServiceWatchdog {
-            interval: sd_notify::watchdog_enabled().map(|d| d / 2),
+            interval: sd_notify::watchdog_enabled().map(|d| d / 4),
             last: Mutex::new(None),
         }
     }
@@ -27,8 +30,15 @@ impl ServiceWatchdog {
         self.interval.is_some()
     }
 
-    /// Called for every frame; pings systemd when half the watchdog interval has passed.
-    pub fn frame(&self) {
+    /// How often [`ServiceWatchdog::feed`] pings systemd (a quarter of `WatchdogSec`), if at
+    /// all.
+    pub fn interval(&self) -> Option<Duration> {
+        self.interval
+    }
+
+    /// Called by the liveness check while the daemon is healthy; pings systemd when a quarter
+    /// of `WatchdogSec` has passed since the last ping.
+    pub fn feed(&self) {
         let Some(interval) = self.interval else {
             return;
         };

@@ -1,10 +1,10 @@
-//! Live counters of the running daemon (frames, drops, latency, rates, last fit), written by
-//! the capture loop and the refit worker with atomics and read by telemetry without locks on
-//! the frame path.
+//! Live counters of the running daemon (frames, drops, latency, rates, last fit, whether the
+//! camera is there), written by the capture loop and the refit worker with atomics and read by
+//! telemetry without locks on the frame path.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::histogram::{AtomicHistogram, FRAME_LATENCY_BOUNDS_S};
 
@@ -44,15 +44,48 @@ pub struct LastFit {
     pub unix_ms: u64,
 }
 
+/// Whether the camera delivers frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraState {
+    /// Frames arrive.
+    Streaming,
+    /// Unplugged, stalled or not yet connected; the capture loop keeps reopening it.
+    Absent,
+    /// A replay source played its last frame (no looping).
+    Ended,
+}
+
+impl CameraState {
+    fn from_u8(v: u8) -> CameraState {
+        match v {
+            0 => CameraState::Streaming,
+            2 => CameraState::Ended,
+            _ => CameraState::Absent,
+        }
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            CameraState::Streaming => 0,
+            CameraState::Absent => 1,
+            CameraState::Ended => 2,
+        }
+    }
+}
+
+/// `last_frame_ms` before the first frame.
+const NO_FRAME: u64 = u64::MAX;
+
 /// The daemon's counters.
 #[derive(Debug)]
 pub struct Stats {
     started: Instant,
     /// Frames delivered by the source and corrected.
     pub frames_total: AtomicU64,
-    /// Frames lost: bad frames skipped and frames the source skipped (sequence gaps).
+    /// Frames lost: bad frames skipped and frames the driver dropped (gaps in its sequence
+    /// numbers).
     pub frames_dropped: AtomicU64,
-    /// Capture-to-corrected latency of the last frame, µs.
+    /// From the driver's capture of the last frame to its corrected copy, µs.
     pub latency_us: AtomicU32,
     /// Frame rate over the last second.
     pub fps: AtomicF32,
@@ -72,6 +105,10 @@ pub struct Stats {
     pub frame_latency: AtomicHistogram,
     /// Link connections open now (TCP and serial).
     pub link_clients: AtomicU64,
+    /// [`CameraState`] as a number.
+    camera: AtomicU8,
+    /// ms after `started` of the last good frame ([`NO_FRAME`] before the first).
+    last_frame_ms: AtomicU64,
 }
 
 impl Default for Stats {
@@ -90,6 +127,8 @@ impl Default for Stats {
             last_fit: Mutex::new(None),
             frame_latency: AtomicHistogram::new(FRAME_LATENCY_BOUNDS_S),
             link_clients: AtomicU64::new(0),
+            camera: AtomicU8::new(CameraState::Absent.to_u8()),
+            last_frame_ms: AtomicU64::new(NO_FRAME),
         }
     }
 }
@@ -98,6 +137,36 @@ impl Stats {
     /// Seconds since the daemon started.
     pub fn uptime_s(&self) -> u64 {
         self.started.elapsed().as_secs()
+    }
+
+    /// Records a good frame: the camera is streaming, and this is the last frame's time.
+    pub fn frame_arrived(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_frame_ms.store(ms, Ordering::Relaxed);
+        self.camera
+            .store(CameraState::Streaming.to_u8(), Ordering::Relaxed);
+    }
+
+    /// Records that the camera went away (or ended); frames bring it back to streaming.
+    pub fn set_camera(&self, state: CameraState) {
+        self.camera.store(state.to_u8(), Ordering::Relaxed);
+    }
+
+    /// Whether the camera delivers frames.
+    pub fn camera(&self) -> CameraState {
+        CameraState::from_u8(self.camera.load(Ordering::Relaxed))
+    }
+
+    /// Time since the last good frame; `None` before the first.
+    pub fn since_last_frame(&self) -> Option<Duration> {
+        match self.last_frame_ms.load(Ordering::Relaxed) {
+            NO_FRAME => None,
+            ms => Some(
+                self.started
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(ms)),
+            ),
+        }
     }
 
     /// The last fit, if any.
@@ -115,4 +184,29 @@ pub fn unix_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camera_state_follows_frames_and_losses() {
+        let s = Stats::default();
+        assert_eq!(
+            (s.camera(), s.since_last_frame()),
+            (CameraState::Absent, None)
+        );
+        s.frame_arrived();
+        assert_eq!(s.camera(), CameraState::Streaming);
+        let first = s.since_last_frame().unwrap();
+        s.set_camera(CameraState::Absent);
+        assert_eq!(s.camera(), CameraState::Absent);
+        assert!(
+            s.since_last_frame().unwrap() >= first,
+            "the last frame's time is kept"
+        );
+        s.set_camera(CameraState::Ended);
+        assert_eq!(s.camera(), CameraState::Ended);
+    }
 }

@@ -107,8 +107,11 @@ fn serves_the_link_and_stops_on_sigterm_or_restarts_on_reboot() {
 
     let mut child = spawn(&config);
     let mut c = connect(port);
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(c.telemetry().unwrap().frames_total > 0);
+    let start = Instant::now();
+    while c.telemetry().unwrap().frames_total == 0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no frames");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

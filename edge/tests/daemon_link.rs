@@ -83,9 +83,20 @@ fn telemetry_topics_config_and_transfers() {
     c.auth("s3cret").unwrap();
 
     // Telemetry and the 1 Hz heartbeat.
-    std::thread::sleep(Duration::from_millis(300));
-    let t = c.telemetry().unwrap();
-    assert!(t.frames_total > 0, "{t:?}");
+    let start = Instant::now();
+    let t = loop {
+        let t = c.telemetry().unwrap();
+        if t.frames_total > 0 {
+            break t;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no frames: {t:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(t.camera, protocol::CameraState::Streaming, "{t:?}");
+    assert!(t.since_last_frame_ms.is_some(), "{t:?}");
     c.subscribe(true, true, None).unwrap();
     let start = Instant::now();
     let mut beats = 0;

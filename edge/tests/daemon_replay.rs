@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use edge::config::EdgeConfig;
 use edge::daemon::Daemon;
+use edge::stats::CameraState;
 
 fn write_png(path: &Path, w: u32, h: u32, level: u16) {
     let data: Vec<u16> = (0..w * h).map(|i| level + (i % w) as u16).collect();
@@ -72,19 +73,27 @@ reconnect_interval_s = 0.05
     let moved = root.path().join("moved");
     std::fs::rename(&frames, &moved).unwrap();
     wait_until("the disconnect to be noticed", 20, || {
-        stats.capture_restarts.load(Ordering::Relaxed) >= 1
+        stats.capture_restarts.load(Ordering::Relaxed) >= 1 && stats.camera() == CameraState::Absent
     });
-    std::thread::sleep(Duration::from_millis(200));
+    // While it is gone no frame arrives: the time since the last one grows past several
+    // reconnect attempts (a frame would reset it) and the count stands still.
     let during = stats.frames_total.load(Ordering::Relaxed);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        stats.frames_total.load(Ordering::Relaxed) <= during + 1,
+    wait_until("time to pass without frames", 20, || {
+        stats
+            .since_last_frame()
+            .is_some_and(|d| d >= Duration::from_millis(500))
+    });
+    assert_eq!(
+        stats.frames_total.load(Ordering::Relaxed),
+        during,
         "frames while the folder is gone"
     );
+    assert_eq!(stats.camera(), CameraState::Absent);
     // ... and comes back.
     std::fs::rename(&moved, &frames).unwrap();
     wait_until("frames after the folder is back", 20, || {
         stats.frames_total.load(Ordering::Relaxed) >= during + 8
     });
+    assert_eq!(stats.camera(), CameraState::Streaming);
     daemon.shutdown();
 }

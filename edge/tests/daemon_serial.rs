@@ -4,7 +4,7 @@
 
 #![cfg(unix)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use edge::config::EdgeConfig;
 use edge::daemon::Daemon;
@@ -43,7 +43,16 @@ token = "only-for-tcp"
     ))
     .unwrap();
     let daemon = Daemon::start(cfg).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // The daemon (in this process) opens the port on a thread of its own; until it has, the
+    // master side reads as a broken pipe. Wait until one of our descriptors is the port.
+    let start = Instant::now();
+    while !this_process_has_open(&name) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "daemon never opened {name}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut client = Client::new(
         FramedStream::new(master),
         RetryPolicy {
@@ -58,8 +67,11 @@ token = "only-for-tcp"
         !peer.capabilities.contains(Capabilities::AUTH_REQUIRED),
         "the TCP token is not asked for on serial"
     );
-    let t = client.telemetry().unwrap();
-    assert!(t.frames_total > 0);
+    let start = Instant::now();
+    while client.telemetry().unwrap().frames_total == 0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no frames");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(client.config_get("camera.width").unwrap().as_str(), "32");
     daemon.shutdown();
 }
@@ -93,7 +105,14 @@ token = "serial-too"
     ))
     .unwrap();
     let daemon = Daemon::start(cfg).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    while !this_process_has_open(&name) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "daemon never opened {name}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut client = Client::new(
         FramedStream::new(master),
         RetryPolicy {
@@ -112,6 +131,21 @@ token = "serial-too"
         other => panic!("expected unauthorized, got {other:?}"),
     }
     client.auth("serial-too").unwrap();
-    assert!(client.telemetry().unwrap().frames_total > 0);
+    let start = Instant::now();
+    while client.telemetry().unwrap().frames_total == 0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no frames");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     daemon.shutdown();
+}
+
+/// Whether one of this process's file descriptors is `path` (`/proc/self/fd`).
+fn this_process_has_open(path: &str) -> bool {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|fds| {
+            fds.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .any(|target| target == std::path::Path::new(path))
+        })
+        .unwrap_or(false)
 }

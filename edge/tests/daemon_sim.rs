@@ -72,8 +72,16 @@ store = "{}"
         }
     }
     let pattern = core.pattern().expect("pattern installed");
-    // Frames after the swap are corrected with it.
-    std::thread::sleep(Duration::from_millis(200));
+    // Frames captured after the swap are corrected with it: wait for a few of them.
+    let swapped_at = core.latest_frame().unwrap().raw.seq;
+    let start = Instant::now();
+    while core.latest_frame().unwrap().raw.seq < swapped_at + 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no frames after the fit"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let after = core.latest_frame().unwrap();
     let rough_after = roughness_u16(&after.corrected, 96, 72);
     let rough_raw = roughness_u16(&after.raw.data, 96, 72);

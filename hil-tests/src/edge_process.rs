@@ -1,5 +1,6 @@
 //! [`EdgeProcess`]: the real `dipnuc-edge` binary as a child process, with its output in a log
-//! file, readiness detection (a full host handshake over TCP), SIGTERM / SIGKILL, and the
+//! file, optionally under a stand-in service manager (notify socket and watchdog), readiness
+//! detection (a full host handshake over TCP), SIGTERM / SIGKILL, and the
 //! memory and liveness probes the crash and load tests need. Dropping it kills the daemon.
 
 use std::fs::File;
@@ -12,6 +13,7 @@ use host::client::Device;
 
 use crate::edge_binary::edge_binary;
 use crate::edge_setup::EdgeSetup;
+use crate::service_manager::NotifySocket;
 
 /// The launcher the systemd unit runs (it picks the active firmware slot).
 pub const LAUNCHER: &str = concat!(
@@ -50,8 +52,30 @@ impl EdgeProcess {
         Ok(p)
     }
 
+    /// Starts the built binary as systemd would with `WatchdogSec=watchdog`: `NOTIFY_SOCKET`
+    /// names `notify` and `WATCHDOG_USEC` is set; then waits until a host can connect.
+    pub fn start_supervised(
+        setup: &EdgeSetup,
+        notify: &NotifySocket,
+        watchdog: Duration,
+    ) -> anyhow::Result<EdgeProcess> {
+        let mut p = EdgeProcess::spawn_in(setup, Launch::Direct, Some((notify.path(), watchdog)))?;
+        p.wait_ready(Duration::from_secs(20))?;
+        Ok(p)
+    }
+
     /// Starts without waiting for readiness.
     pub fn spawn(setup: &EdgeSetup, launch: Launch) -> anyhow::Result<EdgeProcess> {
+        EdgeProcess::spawn_in(setup, launch, None)
+    }
+
+    /// Starts without waiting, outside a service manager or under one (its notify socket and
+    /// watchdog interval).
+    fn spawn_in(
+        setup: &EdgeSetup,
+        launch: Launch,
+        service: Option<(&Path, Duration)>,
+    ) -> anyhow::Result<EdgeProcess> {
         let config = setup.write().context("writing the daemon config")?;
         let log_path = setup.log_path();
         let log = File::options()
@@ -76,7 +100,12 @@ impl EdgeProcess {
             .env("RUST_LOG", "info")
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
-            .stdin(Stdio::null())
+            .env_remove("WATCHDOG_PID");
+        if let Some((socket, watchdog)) = service {
+            cmd.env("NOTIFY_SOCKET", socket)
+                .env("WATCHDOG_USEC", watchdog.as_micros().to_string());
+        }
+        cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
         let child = cmd.spawn().context("starting dipnuc-edge")?;

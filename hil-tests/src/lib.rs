@@ -15,8 +15,10 @@ pub mod edge_setup;
 pub mod proxy;
 pub mod rig;
 pub mod serial_pair;
+pub mod service_manager;
 pub mod stats;
 pub mod supervisor;
+pub mod write_window;
 
 pub use board::Board;
 pub use edge_process::EdgeProcess;

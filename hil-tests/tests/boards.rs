@@ -130,18 +130,11 @@ fn systemd_unit_is_hardened_and_matches_the_daemon() {
             .any(|l| l.starts_with("ReadWritePaths=") && l.contains("/etc")),
         "the admin's configuration must stay read-only to the daemon"
     );
-    let wd = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("WatchdogSec="))
-        .expect("WatchdogSec");
-    let wd: f32 = wd.trim().parse().expect("WatchdogSec in seconds");
-    // The frame loop feeds the watchdog; it must outlast the capture watchdog's own restart.
+    // The watchdog is fed by the daemon's liveness check, not by frames (see `unplug`); every
+    // setting the stand-in service manager reads is there.
+    hil_tests::service_manager::UnitSettings::packaged().expect("watchdog and restart settings");
     for name in ["jetson-orin-nano", "jetson-xavier-nx", "raspberry-pi-5"] {
         let cfg = EdgeConfig::load(&boards_dir().join(format!("{name}.toml"))).unwrap();
-        assert!(
-            wd > cfg.watchdog.capture_timeout_s,
-            "{name}: WatchdogSec={wd} must exceed watchdog.capture_timeout_s"
-        );
         assert!(
             cfg.pattern.store.starts_with("/var/lib/dipnuc"),
             "{name}: pattern store must be inside ReadWritePaths"

@@ -9,7 +9,9 @@ use hil_tests::{EdgeSetup, SerialPair};
 use host::client::{ClientError, Device};
 use protocol::SnapshotKind;
 
-use crate::util::{calibrate, connect, mean_excess_roughness, start, workdir};
+use crate::util::{
+    calibrate, connect, mean_excess_roughness, serial_guard, start, wait_until, workdir,
+};
 
 /// A copy of `p` with every value scaled (a different, valid pattern of the same size).
 fn scaled(p: &StoredPattern, k: f32, method: &str) -> StoredPattern {
@@ -24,6 +26,7 @@ fn tcp_handshake_config_calibrate_snapshot_pattern() {
     let Some(board) = Board::for_test("tcp_end_to_end", Needs::Any) else {
         return;
     };
+    let _serial = serial_guard();
     let dir = workdir();
     let setup = EdgeSetup::for_board(&board, dir.path());
     let mut edge = start(&setup);
@@ -37,12 +40,9 @@ fn tcp_handshake_config_calibrate_snapshot_pattern() {
         (setup.config.camera.width, setup.config.camera.height)
     );
     let t0 = dev.telemetry().expect("telemetry");
-    std::thread::sleep(Duration::from_millis(300));
-    let t1 = dev.telemetry().expect("telemetry");
-    assert!(
-        t1.frames_total > t0.frames_total,
-        "frames flow: {t0:?} -> {t1:?}"
-    );
+    wait_until("frames to flow", Duration::from_secs(20), || {
+        dev.telemetry().expect("telemetry").frames_total > t0.frames_total
+    });
 
     // A wrong token gets nothing but a clear refusal.
     let bad = setup.tcp_options().with_token("wrong-token");
@@ -145,6 +145,7 @@ fn serial_link_over_a_pty_pair() {
     let Some(board) = Board::for_test("serial_end_to_end", Needs::Any) else {
         return;
     };
+    let _serial = serial_guard();
     let dir = workdir();
     let mut setup = EdgeSetup::for_board(&board, dir.path());
     let pair;
@@ -189,12 +190,9 @@ fn serial_link_over_a_pty_pair() {
     dev.pattern_push(&p).expect("push over serial");
     let back = dev.pattern_pull().expect("pull over serial");
     assert_eq!(back.data, p.data);
-    std::thread::sleep(Duration::from_millis(1200));
-    let t1 = dev.telemetry().unwrap();
-    assert!(
-        t1.frames_total > t0.frames_total,
-        "frames flow: {t0:?} -> {t1:?}"
-    );
+    wait_until("frames to flow", Duration::from_secs(20), || {
+        dev.telemetry().unwrap().frames_total > t0.frames_total
+    });
     // A new session on a line that already carried one (the old port closed first: serial
     // ports are opened exclusively).
     drop(dev);

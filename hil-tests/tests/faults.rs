@@ -2,9 +2,10 @@
 //! through [`FaultProxy`] (corruption, loss, duplication, delays, cuts mid-transfer). Each
 //! transfer either completes with a verified checksum — after reconnecting when the link was
 //! cut — or fails with a typed error; a pushed pattern is applied whole or not at all; the
-//! daemon keeps capturing throughout.
+//! daemon keeps capturing throughout, dropping no more frames than over an unloaded stretch
+//! of the same length.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use formats::pattern::StoredPattern;
 use hil_tests::board::{Board, Needs};
@@ -12,7 +13,9 @@ use hil_tests::{EdgeSetup, FaultPlan, FaultProxy};
 use host::client::{ClientError, Device};
 use protocol::SnapshotKind;
 
-use crate::util::{connect, report, start, workdir};
+use crate::util::{
+    CaptureCount, assert_link_drops_no_worse, connect, report, serial_guard, start, workdir,
+};
 
 const SEED: u64 = 0xD1_9C_0F_FA_17;
 
@@ -31,11 +34,7 @@ fn with_reconnect<T>(
                 std::thread::sleep(Duration::from_millis(50));
                 // A reconnect can itself be cut or corrupted: keep trying within the budget.
                 let mut r = dev.reconnect();
-                while let Err(e) = &r {
-                    if tries >= 6 {
-                        break;
-                    }
-                    let _ = e;
+                while r.is_err() && tries < 6 {
                     tries += 1;
                     *reconnects += 1;
                     std::thread::sleep(Duration::from_millis(50));
@@ -54,6 +53,7 @@ fn transfers_complete_verified_or_fail_clearly_under_link_faults() {
     let Some(board) = Board::for_test("link_faults", Needs::Any) else {
         return;
     };
+    let _serial = serial_guard();
     let dir = workdir();
     let setup = EdgeSetup::for_board(&board, dir.path());
     let _edge = start(&setup);
@@ -91,64 +91,65 @@ fn transfers_complete_verified_or_fail_clearly_under_link_faults() {
         }
     };
 
-    let t_start = direct.telemetry().unwrap();
-    let started = Instant::now();
+    // Capture is counted on a third connection, so neither the proxied client nor the direct
+    // checks skew it.
+    let mut mon = connect(&setup);
     let (mut completed, mut failed, mut reconnects) = (0u64, 0u64, 0u64);
     let mut applied = first.clone();
-    for round in 0..12u32 {
-        let kind = round % 4;
-        let res: Result<(), ClientError> = match kind {
-            0 => with_reconnect(&mut dev, &mut reconnects, |d| d.pattern_pull()).map(|p| {
-                // pattern_pull verified the file's checksum; it is what the device applies.
-                assert_eq!(
-                    p.data, applied.data,
-                    "pulled pattern differs from the applied one"
-                );
-            }),
-            1 => {
-                let mut next = applied.clone();
-                next.data.iter_mut().for_each(|v| *v = -*v + round as f32);
-                let r = with_reconnect(&mut dev, &mut reconnects, |d| d.pattern_push(&next));
-                // Whatever happened on the link, the device holds one whole pattern.
-                let now = direct.pattern_pull().unwrap();
-                if r.is_ok() {
-                    assert_eq!(now.data, next.data, "completed push not applied");
-                    applied = next;
-                } else {
-                    assert!(
-                        now.data == applied.data || now.data == next.data,
-                        "half a pattern applied"
+    let loaded = CaptureCount::during(&mut mon, || {
+        let t_start = direct.telemetry().unwrap();
+        for round in 0..12u32 {
+            let kind = round % 4;
+            let res: Result<(), ClientError> = match kind {
+                0 => with_reconnect(&mut dev, &mut reconnects, |d| d.pattern_pull()).map(|p| {
+                    // pattern_pull verified the file's checksum; it is what the device applies.
+                    assert_eq!(
+                        p.data, applied.data,
+                        "pulled pattern differs from the applied one"
                     );
-                    applied = now;
+                }),
+                1 => {
+                    let mut next = applied.clone();
+                    next.data.iter_mut().for_each(|v| *v = -*v + round as f32);
+                    let r = with_reconnect(&mut dev, &mut reconnects, |d| d.pattern_push(&next));
+                    // Whatever happened on the link, the device holds one whole pattern.
+                    let now = direct.pattern_pull().unwrap();
+                    if r.is_ok() {
+                        assert_eq!(now.data, next.data, "completed push not applied");
+                        applied = next;
+                    } else {
+                        assert!(
+                            now.data == applied.data || now.data == next.data,
+                            "half a pattern applied"
+                        );
+                        applied = now;
+                    }
+                    r
                 }
-                r
+                2 => with_reconnect(&mut dev, &mut reconnects, |d| {
+                    d.snapshot(SnapshotKind::Corrected)
+                })
+                .map(|s| assert_eq!(s.width() * s.height(), n, "snapshot size")),
+                _ => with_reconnect(&mut dev, &mut reconnects, |d| d.config_export()).map(|text| {
+                    text.parse::<toml::Table>()
+                        .expect("exported config is whole TOML");
+                }),
+            };
+            match res {
+                Ok(()) => completed += 1,
+                // A failure comes back as a typed error (not a panic, not wrong data: those
+                // are checked above), which is the point of this test.
+                Err(e) => {
+                    println!("transfer {round} failed cleanly: {e}");
+                    failed += 1;
+                }
             }
-            2 => with_reconnect(&mut dev, &mut reconnects, |d| {
-                d.snapshot(SnapshotKind::Corrected)
-            })
-            .map(|s| assert_eq!(s.width() * s.height(), n, "snapshot size")),
-            _ => with_reconnect(&mut dev, &mut reconnects, |d| d.config_export()).map(|text| {
-                text.parse::<toml::Table>()
-                    .expect("exported config is whole TOML");
-            }),
-        };
-        match res {
-            Ok(()) => completed += 1,
-            Err(e) => {
-                // A failure must be a clear, typed error.
-                println!("transfer {round} failed cleanly: {e}");
-                assert!(!e.to_string().is_empty());
-                failed += 1;
-            }
+            // Capture never stops for the link.
+            let t = direct.telemetry().expect("direct telemetry");
+            assert!(t.frames_total > t_start.frames_total || round == 0);
         }
-        // Capture never stops for the link.
-        let t = direct.telemetry().expect("direct telemetry");
-        assert!(t.frames_total > t_start.frames_total || round == 0);
-    }
-    let t_end = direct.telemetry().unwrap();
-    let elapsed = started.elapsed().as_secs_f32();
-    let expected = (elapsed * setup.config.camera.fps) as u64;
-    let got = t_end.frames_total - t_start.frames_total;
+    });
+    let baseline = CaptureCount::idle(&mut mon, loaded.elapsed);
     let c = proxy.counts();
     println!("fault proxy: {c}");
     report(
@@ -163,12 +164,11 @@ fn transfers_complete_verified_or_fail_clearly_under_link_faults() {
             ("reconnects", reconnects),
             ("transfers_completed", completed),
             ("transfers_failed", failed),
-            ("frames_captured", got),
-            ("frames_expected", expected),
-            (
-                "frames_dropped",
-                t_end.frames_dropped - t_start.frames_dropped,
-            ),
+            ("faults_ms", loaded.elapsed.as_millis() as u64),
+            ("frames_captured", loaded.frames),
+            ("frames_dropped", loaded.dropped),
+            ("baseline_frames", baseline.frames),
+            ("baseline_dropped", baseline.dropped),
         ],
     );
     assert!(
@@ -180,12 +180,6 @@ fn transfers_complete_verified_or_fail_clearly_under_link_faults() {
         completed >= 9,
         "too few transfers got through: {completed} of 12"
     );
-    assert_eq!(
-        t_end.frames_dropped, t_start.frames_dropped,
-        "frames dropped during link faults"
-    );
-    assert!(
-        got as f32 >= 0.8 * expected as f32,
-        "capture slowed: {got} frames, {expected} expected"
-    );
+    assert!(loaded.frames > 0, "no frames during the link faults");
+    assert_link_drops_no_worse("link_faults", &loaded, &baseline);
 }

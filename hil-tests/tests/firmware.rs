@@ -12,7 +12,7 @@ use hil_tests::edge_process::{EdgeProcess, Launch};
 use hil_tests::{EdgeSetup, FaultPlan, FaultProxy};
 use host::client::{Device, ResumePolicy};
 
-use crate::util::{connect, report, workdir};
+use crate::util::{connect, report, serial_guard, workdir};
 
 /// A signed image whose payload is an executable that runs the daemon under test (padded to
 /// `size` bytes so transfers and installs take realistic time).
@@ -51,6 +51,7 @@ fn flash_trial_confirm_and_rollback() {
     let Some(board) = Board::for_test("firmware_ab", Needs::Any) else {
         return;
     };
+    let _serial = serial_guard();
     let dir = workdir();
     let mut setup = EdgeSetup::for_board(&board, dir.path());
     setup.config.firmware.confirm_timeout_s = 4;

@@ -19,6 +19,8 @@ mod crash;
 mod firmware;
 // Several clients polling while capture runs at full rate: no drops, bounded memory.
 mod load;
+// A camera gone for longer than systemd's restart budget, under the unit's own settings.
+mod unplug;
 // Rig only: camera power cycle and shutter ground truth.
 mod rig;
 // The Prometheus endpoint, scraped by a real Prometheus server.

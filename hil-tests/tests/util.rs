@@ -1,8 +1,10 @@
 //! Plumbing shared by the test modules.
 
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
+use edge::source::DRIVER_BUFFERS;
 use hil_tests::{EdgeProcess, EdgeSetup};
 use host::client::{CalibrateOptions, Device, FitEnd, Snapshot, fit_completed};
 use protocol::SnapshotKind;
@@ -81,4 +83,72 @@ pub fn report(test: &str, counts: &[(&str, u64)]) {
 /// Starts a daemon for the setup, panicking with its log on failure.
 pub fn start(setup: &EdgeSetup) -> EdgeProcess {
     EdgeProcess::start(setup).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Held by every test that runs a daemon: they compete for the same two cores, and a test
+/// that measures capture (drops, latency, watchdog silences) must not share them with
+/// another daemon. The suite's other tests only read files.
+pub fn serial_guard() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    // A test that failed while holding it leaves it poisoned; the next one may still run.
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Polls `done` until it holds; panics naming `what` after `timeout` (a hang, not a speed
+/// limit: the timeouts are far above what the waits take).
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Frames the daemon captured and dropped over a stretch of time, from its telemetry at
+/// either end.
+#[derive(Debug, Clone, Copy)]
+pub struct CaptureCount {
+    pub frames: u64,
+    pub dropped: u64,
+    pub elapsed: Duration,
+}
+
+impl CaptureCount {
+    /// Counts while `work` runs.
+    pub fn during(dev: &mut Device, work: impl FnOnce()) -> CaptureCount {
+        let t0 = dev.telemetry().expect("telemetry");
+        let start = Instant::now();
+        work();
+        let elapsed = start.elapsed();
+        let t1 = dev.telemetry().expect("telemetry");
+        CaptureCount {
+            frames: t1.frames_total - t0.frames_total,
+            dropped: t1.frames_dropped - t0.frames_dropped,
+            elapsed,
+        }
+    }
+
+    /// Counts over `length` with nothing else on the link: the baseline of what this daemon
+    /// drops on this machine as it is loaded right now.
+    pub fn idle(dev: &mut Device, length: Duration) -> CaptureCount {
+        CaptureCount::during(dev, || std::thread::sleep(length))
+    }
+}
+
+/// Frames the link may be blamed for are those dropped beyond the unloaded baseline of the
+/// same length: a busy machine (other builds, this test's own clients) stalls the capture
+/// thread now and then in either stretch. The allowance is for that share varying between the
+/// two stretches: a driver queue's worth of frames, or 1 % of the frames, whichever is more.
+/// A link that blocks or starves capture costs frames on most requests, far beyond it.
+pub fn assert_link_drops_no_worse(test: &str, loaded: &CaptureCount, baseline: &CaptureCount) {
+    let allowance = u64::from(DRIVER_BUFFERS).max(loaded.frames / 100);
+    assert!(
+        loaded.dropped <= baseline.dropped + allowance,
+        "{test}: {} of {} frames dropped under link load, {} of {} in the unloaded baseline \
+         (allowance {allowance})",
+        loaded.dropped,
+        loaded.frames,
+        baseline.dropped,
+        baseline.frames
+    );
 }

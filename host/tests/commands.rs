@@ -26,8 +26,18 @@ fn info_and_status_read_the_device() {
         "{status}"
     );
     assert_eq!(status["fit"]["state"], "Idle");
+    // Frames flowed (frames_total > 0), so the camera is streaming and was just seen.
+    assert_eq!(status["telemetry"]["camera"], "Streaming", "{status}");
+    assert!(
+        status["telemetry"]["since_last_frame_ms"].is_u64(),
+        "{status}"
+    );
     let text = ok(&mut d.cmd(&["status"]));
     assert!(text.contains("fps") && text.contains("test-sim"), "{text}");
+    assert!(
+        text.contains("camera") && text.contains("streaming"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -28,16 +28,18 @@ fn refused_connection_names_the_address() {
 fn silent_listener_times_out() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    // Accepts and then says nothing.
+    // Accepts and then says nothing, until the CLI has given up.
+    let (done, wait_done) = std::sync::mpsc::channel::<()>();
     let t = std::thread::spawn(move || {
         let (s, _) = listener.accept().unwrap();
-        std::thread::sleep(Duration::from_secs(2));
+        let _ = wait_done.recv();
         drop(s);
     });
     let err = fails(
         dipnuc().args(["info", "--tcp", &addr, "--timeout", "0.5"]),
         3,
     );
+    done.send(()).unwrap();
     assert!(err.contains("no reply to hello"), "{err}");
     assert!(err.contains("dipnuc-edge link"), "{err}");
     t.join().unwrap();
@@ -69,7 +71,9 @@ fn bad_and_missing_token_are_refused() {
 fn protocol_mismatch_names_both_versions() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    // A peer built from another protocol: answers Hello with version 9.3 and another hash.
+    // A peer built from another protocol: answers Hello with version 9.3 and another hash, and
+    // keeps the connection open until the CLI has read it.
+    let (done, wait_done) = std::sync::mpsc::channel::<()>();
     let t = std::thread::spawn(move || {
         let (s, _) = listener.accept().unwrap();
         let mut link = FramedStream::tcp(s).unwrap();
@@ -88,12 +92,13 @@ fn protocol_mismatch_names_both_versions() {
                 };
                 link.send(&reply).unwrap();
                 link.get_mut().flush().unwrap();
-                std::thread::sleep(Duration::from_millis(300));
+                let _ = wait_done.recv();
                 return;
             }
         }
     });
     let err = fails(dipnuc().args(["info", "--tcp", &addr]), 4);
+    done.send(()).unwrap();
     assert!(err.contains("protocol mismatch"), "{err}");
     assert!(
         err.contains(&format!("protocol {}", protocol::PROTOCOL_VERSION))

@@ -150,6 +150,63 @@ fn process_with_tv_dip_and_eval_json() {
 }
 
 #[test]
+fn process_and_eval_read_bmp_and_pgm_frames_by_their_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_frames(tmp.path(), 4, BitDepth::Eight, "bmp");
+    // A BMP under a .png name (as some capture tools save them) is read as the BMP it is;
+    // eval pairs frames by name, so the clean twin is renamed too.
+    for side in ["noisy", "clean"] {
+        let d = tmp.path().join(side);
+        std::fs::rename(d.join("3.bmp"), d.join("3.png")).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let stdout = run_ok(
+        dipnuc()
+            .args(["process", "--method", "cp-tv", "--input"])
+            .arg(tmp.path().join("noisy"))
+            .arg("--output")
+            .arg(&out),
+    );
+    assert!(stdout.contains("4 frames"), "{stdout}");
+    assert_eq!(&std::fs::read(out.join("0.bmp")).unwrap()[..2], b"BM");
+    assert_eq!(
+        load_gray(&out.join("3.png")).unwrap().depth,
+        BitDepth::Eight
+    );
+    let v: serde_json::Value = serde_json::from_str(&run_ok(
+        dipnuc()
+            .args(["eval", "--method", "cp-tv", "--json", "--noisy"])
+            .arg(tmp.path().join("noisy"))
+            .arg("--clean")
+            .arg(tmp.path().join("clean")),
+    ))
+    .unwrap();
+    assert_eq!(v["frames"], 4);
+    let (before, after) = (
+        v["before"]["psnr_minmax"].as_f64().unwrap(),
+        v["after"]["psnr_minmax"].as_f64().unwrap(),
+    );
+    assert!(after > before + 3.0, "{before} -> {after}");
+
+    // 16-bit PGM in, 16-bit PGM out under the same names.
+    let pgm = tmp.path().join("pgm");
+    make_frames(&pgm, 3, BitDepth::Sixteen, "pgm");
+    run_ok(
+        dipnuc()
+            .args(["process", "--method", "cp-tv", "--input"])
+            .arg(pgm.join("noisy"))
+            .arg("--output")
+            .arg(pgm.join("out")),
+    );
+    let got = load_gray(&pgm.join("out/2.pgm")).unwrap();
+    assert_eq!(
+        (got.width, got.height, got.depth),
+        (W, H, BitDepth::Sixteen)
+    );
+    assert_eq!(&std::fs::read(pgm.join("out/2.pgm")).unwrap()[..2], b"P5");
+}
+
+#[test]
 fn clear_errors_for_bad_folders() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty");
@@ -161,7 +218,10 @@ fn clear_errors_for_bad_folders() {
             .arg("--output")
             .arg(tmp.path().join("o")),
     );
-    assert!(e.contains("no PNG, TIFF or JPEG frames"), "{e}");
+    assert!(
+        e.contains("no PNG, TIFF, JPEG, BMP or PGM/PPM/PAM frames"),
+        "{e}"
+    );
 
     let mixed = tmp.path().join("mixed");
     std::fs::create_dir_all(&mixed).unwrap();
@@ -229,8 +289,16 @@ fn ctrl_c_stops_the_fit_early_and_still_writes_the_frames() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Let it get well into the fit, then press Ctrl-C once.
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Once it handles Ctrl-C (its SIGINT handler is installed, before the fit starts), press
+    // it once: the fit stops at its next step, whether it got far or not.
+    let start = std::time::Instant::now();
+    while !catches_sigint(child.id()) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "dipnuc never installed its Ctrl-C handler"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -241,4 +309,16 @@ fn ctrl_c_stops_the_fit_early_and_still_writes_the_frames() {
     assert!(out.status.success(), "{out:?}");
     assert!(stdout.contains("stopped early"), "{stdout}");
     assert!(tmp.path().join("out/3.png").is_file());
+}
+
+/// Whether process `pid` catches SIGINT (bit 2 of `SigCgt` in /proc/PID/status).
+fn catches_sigint(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        })
+        .is_some_and(|mask| mask & (1 << (2 - 1)) != 0)
 }

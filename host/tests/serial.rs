@@ -42,7 +42,15 @@ fn info_status_and_snapshot_over_a_serial_port() {
     relay(daemon_master, host_master);
     let extra = format!("[link.serial]\nport = {daemon_port:?}\nbaud = 115200\n");
     let d = TestDaemon::start_with(None, &extra);
-    std::thread::sleep(Duration::from_millis(300));
+    // The daemon (in this process) opens its port on a thread of its own: wait until it has.
+    let start = std::time::Instant::now();
+    while !this_process_has_open(&daemon_port) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "daemon never opened {daemon_port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let info = json(&ok(
         crate::util::dipnuc().args(["info", "--json", "--port", &host_port])
     ));
@@ -63,4 +71,15 @@ fn info_status_and_snapshot_over_a_serial_port() {
         &host_port,
     ]));
     assert_eq!(image::open(&out).unwrap().width(), 160);
+}
+
+/// Whether one of this process's file descriptors is `path` (`/proc/self/fd`).
+fn this_process_has_open(path: &str) -> bool {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|fds| {
+            fds.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .any(|target| target == std::path::Path::new(path))
+        })
+        .unwrap_or(false)
 }

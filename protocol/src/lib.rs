@@ -108,11 +108,11 @@ pub use framing::{
 };
 pub use handshake::{HandshakeError, Hello, PROTOCOL_VERSION, ProtocolVersion};
 pub use messages::{
-    BULK_CHUNK, CONFIG_KEY_LEN, CONFIG_VALUE_LEN, Capabilities, ChunkData, ConfigApply,
-    ConfigChange, ConfigKey, ConfigText, DeviceInfo, FirmwareState, FitBudgetUse, FitDone,
-    FitOutcome, FitProgress, FitState, FitStatus, FitSummary, Ident, LogLevel, LogLine, MethodName,
-    Nack, NackCode, ObjectEncoding, ObjectKind, ObjectMeta, Request, Response, SnapshotKind,
-    TOKEN_LEN, Telemetry, Topic,
+    BULK_CHUNK, CONFIG_KEY_LEN, CONFIG_VALUE_LEN, CameraState, Capabilities, ChunkData,
+    ConfigApply, ConfigChange, ConfigKey, ConfigText, DeviceInfo, FirmwareState, FitBudgetUse,
+    FitDone, FitOutcome, FitProgress, FitState, FitStatus, FitSummary, Ident, LogLevel, LogLine,
+    MethodName, Nack, NackCode, ObjectEncoding, ObjectKind, ObjectMeta, Request, Response,
+    SnapshotKind, TOKEN_LEN, Telemetry, Topic,
 };
 pub use messages::{
     FIRMWARE_ERROR_LEN, FIT_DETAIL_LEN, IDENT_LEN, LABEL_LEN, LOG_MESSAGE_LEN, LOG_TARGET_LEN,

@@ -167,9 +167,10 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         },
     )
     .context("starting the daemon")?;
+    // Ready once the link listens, with or without a camera (its state follows in the status).
     let status = match daemon.local_tcp_addr() {
-        Some(a) => format!("capturing; link on tcp {a}"),
-        None => "capturing".to_string(),
+        Some(a) => format!("running; link on tcp {a}"),
+        None => "running".to_string(),
     };
     service::notify_ready(&status);
     while !stop.load(Ordering::Relaxed) && !daemon.stopping() {

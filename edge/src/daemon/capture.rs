@@ -1,7 +1,9 @@
 //! The frame loop: read a frame, check its shape, correct it against the current pattern,
-//! update counters, hand it to the refit scheduler, the outputs and the link, feed the
-//! watchdogs. Bad frames are logged (rate-limited) and skipped; a lost or stalled source is
-//! re-opened every `watchdog.reconnect_interval_s` until it is back.
+//! update counters, hand it to the refit scheduler, the outputs and the link, and beat for the
+//! capture watchdog. Bad frames are logged (rate-limited) and skipped; a lost or stalled
+//! source is marked absent and re-opened every `watchdog.reconnect_interval_s` until it is
+//! back, the loop beating all the while. Dropped frames are the gaps in the driver's sequence
+//! numbers plus the bad frames; latency runs from the driver's capture time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,9 +16,8 @@ use crate::frame::RawFrame;
 use crate::live_correction::LiveCorrection;
 use crate::outputs::{LoopbackOutput, SnapshotWriter};
 use crate::roughness::roughness_u16;
-use crate::service::ServiceWatchdog;
 use crate::source::{FrameSource, SourceError};
-use crate::stats::unix_ms;
+use crate::stats::{CameraState, unix_ms};
 
 /// Logs a repeating problem at most once per interval, with the count of those suppressed.
 struct RateLimited {
@@ -49,10 +50,8 @@ impl RateLimited {
 /// Liveness of the capture thread, watched by the capture watchdog.
 #[derive(Default)]
 pub struct CaptureBeat {
-    /// ms since daemon start of the last loop iteration.
+    /// ms since daemon start of the last loop iteration (frames or none).
     pub loop_ms: AtomicU64,
-    /// ms since daemon start of the last good frame.
-    pub frame_ms: AtomicU64,
     /// Incremented to retire a wedged capture thread (a new one is started).
     pub generation: AtomicU64,
 }
@@ -63,7 +62,6 @@ pub fn run(
     mut source: Box<dyn FrameSource>,
     beat: Arc<CaptureBeat>,
     generation: u64,
-    watchdog: Arc<ServiceWatchdog>,
 ) {
     let info = source.info();
     let expected = (info.width, info.height);
@@ -97,6 +95,7 @@ pub fn run(
             std::thread::sleep(Duration::from_secs_f32(cfg.watchdog.reconnect_interval_s));
             match source.reopen() {
                 Ok(()) => {
+                    // Absent until a frame arrives.
                     info!(source = %info.name, "capture source back");
                     connected = true;
                     last_frame = Instant::now();
@@ -120,6 +119,7 @@ pub fn run(
                         "capture stalled; restarting it"
                     );
                     core.stats.capture_restarts.fetch_add(1, Ordering::Relaxed);
+                    core.stats.set_camera(CameraState::Absent);
                     connected = false;
                     last_frame = Instant::now();
                 }
@@ -134,12 +134,14 @@ pub fn run(
             }
             Err(SourceError::EndOfStream) => {
                 info!(source = %info.name, "source has no more frames");
+                core.stats.set_camera(CameraState::Ended);
                 ended = true;
                 continue;
             }
             Err(e) => {
                 warn!(error = %e, "capture source lost; reconnecting");
                 core.stats.capture_restarts.fetch_add(1, Ordering::Relaxed);
+                core.stats.set_camera(CameraState::Absent);
                 connected = false;
                 continue;
             }
@@ -152,6 +154,8 @@ pub fn run(
             continue;
         }
         last_frame = Instant::now();
+        // Frames the driver dropped show as a jump in its sequence numbers; a sequence that
+        // restarts (a reopened device) is no loss.
         if let Some(prev) = last_seq
             && frame.seq > prev + 1
         {
@@ -209,8 +213,7 @@ pub fn run(
         // Frame streams (recordings): queued or counted as skipped, never waited for.
         core.frames
             .offer(&frame, &corrected, pattern.as_ref().map(|p| p.meta.unix_ms));
-        beat.frame_ms.store(ms_now(), Ordering::Relaxed);
-        watchdog.frame();
+        s.frame_arrived();
 
         // Outputs.
         if cfg.outputs.loopback != loopback_path {

@@ -19,7 +19,7 @@ use crate::pattern_cache::{PatternCache, PatternError};
 use crate::refit::{FitRequest, RefitError, RefitScheduler, RefitStatus};
 use crate::source::SourceInfo;
 use crate::source::sim::SimModel;
-use crate::stats::{LastFit, Stats};
+use crate::stats::{CameraState, LastFit, Stats};
 use crate::system_metrics::{self, CpuLoad};
 use formats::pattern::StoredPattern;
 
@@ -39,9 +39,9 @@ pub struct TelemetrySnapshot {
     pub fps: f32,
     /// Frames corrected since start.
     pub frames_total: u64,
-    /// Frames lost (bad, skipped, gaps).
+    /// Frames lost (bad frames, and gaps in the driver's sequence numbers).
     pub frames_dropped: u64,
-    /// Capture-to-corrected latency of the last frame, µs.
+    /// From the driver's capture of the last frame to its corrected copy, µs.
     pub frame_latency_us: u32,
     /// Age of the pattern in use, seconds (None = no pattern).
     pub pattern_age_s: Option<u32>,
@@ -67,6 +67,10 @@ pub struct TelemetrySnapshot {
     pub fit_used_s: f32,
     /// The hourly compute budget and the duty cycle (`fit.budget`).
     pub fit_budget: (f32, f32),
+    /// Whether the camera delivers frames.
+    pub camera: CameraState,
+    /// Time since the last good frame, ms (None before the first).
+    pub since_last_frame_ms: Option<u64>,
 }
 
 /// Shared state of a running daemon.
@@ -234,6 +238,8 @@ impl DaemonCore {
                 let b = &self.config().fit.budget;
                 (b.gpu_seconds_per_hour, b.duty_cycle)
             },
+            camera: s.camera(),
+            since_last_frame_ms: s.since_last_frame().map(|d| d.as_millis() as u64),
         }
     }
 

@@ -43,7 +43,7 @@ use crate::pattern_cache::PatternCache;
 use crate::refit::{EstimatorFactory, RefitScheduler, RefitShared, build_estimator};
 use crate::service::ServiceWatchdog;
 use crate::source::sim::SimCamera;
-use crate::source::{FrameSource, SourceError, open_source};
+use crate::source::{FrameSource, SourceError, open_or_wait};
 use crate::stats::Stats;
 
 /// Why the daemon could not start.
@@ -121,15 +121,8 @@ impl Daemon {
                 sim = Some(cam.model());
                 Box::new(cam)
             }
-            None => match open_source(&config.camera) {
-                Ok(s) => s,
-                // A camera that is not plugged in yet is waited for, like an unplugged one.
-                Err(SourceError::Disconnected(msg)) => {
-                    warn!(reason = %msg, "camera not available yet; will keep trying");
-                    Box::new(AbsentSource::new(&config))
-                }
-                Err(e) => return Err(e.into()),
-            },
+            // A camera that is not plugged in yet is waited for, like an unplugged one.
+            None => open_or_wait(&config.camera)?,
         };
         let info = source.info();
         if (info.width, info.height) != (config.camera.width, config.camera.height) {
@@ -184,13 +177,13 @@ impl Daemon {
         let service_watchdog = Arc::new(ServiceWatchdog::from_env());
         let mut threads = Vec::new();
         let capture = {
-            let (core, beat, wd) = (core.clone(), beat.clone(), service_watchdog.clone());
+            let (core, beat) = (core.clone(), beat.clone());
             std::thread::Builder::new()
                 .name("dipnuc-capture".into())
-                .spawn(move || capture::run(core, source, beat, 0, wd))?
+                .spawn(move || capture::run(core, source, beat, 0))?
         };
         {
-            let (core, beat, wd) = (core.clone(), beat.clone(), service_watchdog.clone());
+            let (core, beat, wd) = (core.clone(), beat.clone(), service_watchdog);
             threads.push(
                 std::thread::Builder::new()
                     .name("dipnuc-watchdog".into())
@@ -335,59 +328,5 @@ impl DaemonHandle {
 impl Drop for DaemonHandle {
     fn drop(&mut self) {
         self.stop_threads();
-    }
-}
-
-/// Stands in for a V4L2 camera that is not plugged in at start: reports "disconnected" until
-/// `reopen` succeeds in opening the real device, then delegates to it.
-struct AbsentSource {
-    camera: crate::config::CameraConfig,
-    inner: Option<Box<dyn FrameSource>>,
-}
-
-impl AbsentSource {
-    fn new(cfg: &EdgeConfig) -> Self {
-        AbsentSource {
-            camera: cfg.camera.clone(),
-            inner: None,
-        }
-    }
-}
-
-impl FrameSource for AbsentSource {
-    fn info(&self) -> crate::source::SourceInfo {
-        match &self.inner {
-            Some(s) => s.info(),
-            None => crate::source::SourceInfo {
-                name: format!(
-                    "{} {} (not connected)",
-                    self.camera.source,
-                    self.camera.device.as_deref().unwrap_or("")
-                ),
-                width: self.camera.width,
-                height: self.camera.height,
-                bit_depth: self.camera.bit_depth,
-            },
-        }
-    }
-
-    fn next_frame(
-        &mut self,
-        timeout: Duration,
-    ) -> Result<Option<crate::frame::RawFrame>, SourceError> {
-        match &mut self.inner {
-            Some(s) => s.next_frame(timeout),
-            None => Err(SourceError::Disconnected("camera not connected".into())),
-        }
-    }
-
-    fn reopen(&mut self) -> Result<(), SourceError> {
-        match &mut self.inner {
-            Some(s) => s.reopen(),
-            None => {
-                self.inner = Some(open_source(&self.camera)?);
-                Ok(())
-            }
-        }
     }
 }

@@ -10,7 +10,7 @@ use super::core::{DaemonCore, TelemetrySnapshot};
 use crate::config::{GpioBoard, SourceKind};
 use crate::firmware::BUILD_VERSION;
 use crate::refit::RefitState;
-use crate::stats::LastFit;
+use crate::stats::{CameraState, LastFit};
 
 fn last_fit(l: &LastFit) -> FitSummary {
     FitSummary {
@@ -53,6 +53,17 @@ pub fn telemetry(t: &TelemetrySnapshot, fit: FitState) -> Telemetry {
             per_hour_s: t.fit_budget.0,
             duty_cycle: t.fit_budget.1,
         },
+        camera: camera_state(t.camera),
+        since_last_frame_ms: t.since_last_frame_ms,
+    }
+}
+
+/// Whether the camera delivers frames, on the wire.
+fn camera_state(c: CameraState) -> protocol::CameraState {
+    match c {
+        CameraState::Streaming => protocol::CameraState::Streaming,
+        CameraState::Absent => protocol::CameraState::Absent,
+        CameraState::Ended => protocol::CameraState::Ended,
     }
 }
 

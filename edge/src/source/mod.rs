@@ -1,10 +1,12 @@
 //! Frame sources behind one trait: the simulated camera, replay of a folder of frames, and
-//! V4L2 capture. `open_source` builds the one the configuration names.
+//! V4L2 capture. `open_source` builds the one the configuration names; `open_or_wait` stands
+//! in for one whose device is missing until it appears.
 //!
 //! A source returns `Ok(None)` when no frame arrived within the timeout, `SourceError::BadFrame`
 //! for a frame it could not use (the capture loop logs it, counts it as dropped and goes on) and
 //! `SourceError::Disconnected` when the device is gone (the loop calls `reopen` until it is back).
 
+pub mod absent;
 pub mod drift;
 pub mod replay;
 pub mod sim;
@@ -13,8 +15,14 @@ pub mod v4l2;
 
 use std::time::Duration;
 
+pub use self::absent::open_or_wait;
 use crate::config::{CameraConfig, SourceKind};
 use crate::frame::RawFrame;
+
+/// Buffers a capture driver holds: frames captured while the reader is busy wait in them, and
+/// only a reader late by more than this many frame periods loses frames. The V4L2 source
+/// streams through this many memory-mapped buffers, and the simulator models the same.
+pub const DRIVER_BUFFERS: u32 = 4;
 
 /// What a source delivers.
 #[derive(Debug, Clone, PartialEq)]

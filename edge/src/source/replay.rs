@@ -1,5 +1,6 @@
-//! Replay of a folder of PNG/TIFF frames (8- or 16-bit grey, or R=G=B RGB), in file-name
-//! order, paced at the configured frame rate. The folder is listed again on `reopen`, so frames
+//! Replay of a folder of frames (PNG, TIFF, JPEG, BMP or PGM/PPM/PAM, read by their content;
+//! 8- or 16-bit grey, or R=G=B RGB), in natural file-name order (`2.png` before `10.png`),
+//! paced at the configured frame rate. The folder is listed again on `reopen`, so frames
 //! can be added while it runs, and a folder that disappears (an unmounted card) reads as a
 //! disconnect until it is back.
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::{FrameSource, SourceError, SourceInfo, pace_until};
 use crate::config::CameraConfig;
 use crate::frame::RawFrame;
-use engine::imageio::load_gray;
+use engine::imageio::{list_images, load_gray};
 
 /// A folder of frames played back as a camera.
 pub struct ReplaySource {
@@ -23,20 +24,6 @@ pub struct ReplaySource {
     seq: u64,
     period: Duration,
     next_due: Instant,
-}
-
-/// The image files of a folder in name order.
-pub fn list_frames(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| ["png", "tif", "tiff"].contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 /// Decodes one frame file into 16-bit words (the project's image loader: 8- or 16-bit grey,
@@ -70,12 +57,11 @@ impl ReplaySource {
     }
 
     fn relist(&mut self) -> Result<(), SourceError> {
-        self.files = list_frames(&self.dir).map_err(|e| {
-            SourceError::Disconnected(format!("replay folder {}: {e}", self.dir.display()))
-        })?;
+        self.files = list_images(&self.dir)
+            .map_err(|e| SourceError::Disconnected(format!("replay folder: {e}")))?;
         if self.files.is_empty() {
             return Err(SourceError::Disconnected(format!(
-                "replay folder {} has no PNG/TIFF frames",
+                "replay folder {} has no frames (PNG, TIFF, JPEG, BMP or PGM/PPM/PAM)",
                 self.dir.display()
             )));
         }
@@ -130,5 +116,44 @@ impl FrameSource for ReplaySource {
         self.relist()?;
         self.next_due = Instant::now();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SourceKind;
+    use engine::imageio::{BitDepth, GrayImage, save_gray};
+
+    #[test]
+    fn replays_bmp_and_pgm_by_content_in_natural_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let frame = |level: f32| GrayImage::from_f32(6, 4, BitDepth::Eight, &[level; 24]);
+        save_gray(&dir.path().join("1.bmp"), &frame(10.0)).unwrap();
+        save_gray(&dir.path().join("2.pgm"), &frame(20.0)).unwrap();
+        // A BMP saved under a .png name.
+        save_gray(&dir.path().join("10.bmp"), &frame(100.0)).unwrap();
+        std::fs::rename(dir.path().join("10.bmp"), dir.path().join("10.png")).unwrap();
+        let mut src = ReplaySource::open(&CameraConfig {
+            source: SourceKind::Replay,
+            path: Some(dir.path().to_path_buf()),
+            replay_loop: false,
+            width: 6,
+            height: 4,
+            bit_depth: 8,
+            fps: 1000.0,
+            ..CameraConfig::default()
+        })
+        .unwrap();
+        let mut levels = Vec::new();
+        loop {
+            match src.next_frame(Duration::from_secs(5)) {
+                Ok(Some(f)) => levels.push(f.data[0]),
+                Ok(None) => {}
+                Err(SourceError::EndOfStream) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(levels, [10, 20, 100]);
     }
 }

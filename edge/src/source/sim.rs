@@ -1,7 +1,8 @@
 //! The simulated camera: the drift model of [`super::drift`] (a textured city the camera pans
 //! across and stares at, column and pixel FPN, pixel gain and optics LPN drifting with an
 //! uncooled core's temperature curve, a gain switch), configured by `camera.sim`, paced at the
-//! configured frame rate, as `bit_depth`-bit values in 16-bit words.
+//! configured frame rate, as `bit_depth`-bit values in 16-bit words, through a model of a
+//! capture driver's buffer queue (a slow reader gets stale frames first, then a gap).
 //!
 //! Everything is a deterministic function of the configuration and the frame number, so a test
 //! (or `dipnuc demo`) can rebuild the same [`SimModel`] and ask it for the clean scene and the
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::drift::{CityScene, DriftConfig, DriftFrame, DriftModel, Scenario, SensorParams};
-use super::{FrameSource, SourceError, SourceInfo, pace_until};
+use super::{DRIVER_BUFFERS, FrameSource, SourceError, SourceInfo, pace_until};
 use crate::config::CameraConfig;
 use crate::frame::RawFrame;
 
@@ -112,13 +113,15 @@ impl SimModel {
     }
 }
 
-/// The simulated camera as a frame source, paced at the configured frame rate.
+/// The simulated camera as a frame source: frames are captured on the camera's own clock at
+/// the configured rate into [`DRIVER_BUFFERS`] driver buffers, as a V4L2 driver does, and read
+/// from there oldest first, stamped with their capture time.
 pub struct SimCamera {
     model: Arc<SimModel>,
     bit_depth: u8,
-    seq: u64,
-    period: Duration,
-    next_due: Instant,
+    queue: DriverQueue,
+    /// Streaming starts with the first read, as V4L2 capture does.
+    streaming: bool,
 }
 
 impl SimCamera {
@@ -127,9 +130,12 @@ impl SimCamera {
         SimCamera {
             model: Arc::new(SimModel::new(cfg)),
             bit_depth: cfg.bit_depth,
-            seq: 0,
-            period: Duration::from_secs_f32(1.0 / cfg.fps),
-            next_due: Instant::now(),
+            queue: DriverQueue::new(
+                Duration::from_secs_f32(1.0 / cfg.fps),
+                DRIVER_BUFFERS as usize,
+                Instant::now(),
+            ),
+            streaming: false,
         }
     }
 
@@ -151,34 +157,99 @@ impl FrameSource for SimCamera {
     }
 
     fn next_frame(&mut self, timeout: Duration) -> Result<Option<RawFrame>, SourceError> {
-        if !pace_until(self.next_due, timeout) {
-            return Ok(None);
+        if !self.streaming {
+            self.queue.restart(Instant::now());
+            self.streaming = true;
         }
-        // A real camera keeps its own clock: frames due while nobody read them are lost (the
-        // sequence number jumps, which the daemon counts as dropped), never delivered late in
-        // a burst.
-        let now = Instant::now();
-        let behind = now.saturating_duration_since(self.next_due);
-        let missed = (behind.as_secs_f64() / self.period.as_secs_f64()) as u64;
-        self.seq += missed;
-        self.next_due += self.period.mul_f64((missed + 1) as f64);
-        let (data, temp) = self.model.raw(self.seq);
+        self.queue.capture_until(Instant::now());
+        if self.queue.is_empty() {
+            if !pace_until(self.queue.next_capture(), timeout) {
+                return Ok(None);
+            }
+            self.queue.capture_until(Instant::now());
+        }
+        let Some((seq, captured)) = self.queue.pop() else {
+            return Ok(None);
+        };
+        let (data, temp) = self.model.raw(seq);
         let (w, h) = self.model.size();
-        let frame = RawFrame {
-            seq: self.seq,
-            timestamp: Instant::now(),
+        Ok(Some(RawFrame {
+            seq,
+            timestamp: captured,
             width: w as u32,
             height: h as u32,
             data,
             sensor_temp_c: Some(temp),
-        };
-        self.seq += 1;
-        Ok(Some(frame))
+        }))
     }
 
     fn reopen(&mut self) -> Result<(), SourceError> {
-        self.next_due = Instant::now();
+        // Streaming starts again now; the frame clock (the scene) goes on where it was.
+        self.queue.restart(Instant::now());
         Ok(())
+    }
+}
+
+/// A capture driver's queue on the camera's clock: frame `seq` is captured at `next_at` when
+/// one of `buffers` buffers is free, and dropped otherwise (the sequence number still counts
+/// it, so the reader sees the gap). Captures are worked out when the reader comes, so a reader
+/// that is away costs nothing.
+#[derive(Debug, Clone)]
+struct DriverQueue {
+    period: Duration,
+    buffers: usize,
+    /// Number and capture time of the frames waiting, oldest first.
+    waiting: std::collections::VecDeque<(u64, Instant)>,
+    /// The next frame the camera captures, and when.
+    next_seq: u64,
+    next_at: Instant,
+}
+
+impl DriverQueue {
+    fn new(period: Duration, buffers: usize, start: Instant) -> DriverQueue {
+        DriverQueue {
+            period,
+            buffers: buffers.max(1),
+            waiting: std::collections::VecDeque::new(),
+            next_seq: 0,
+            next_at: start,
+        }
+    }
+
+    /// Captures every frame due by `now`: into a free buffer, or dropped when none is free.
+    fn capture_until(&mut self, now: Instant) {
+        while self.next_at <= now && self.waiting.len() < self.buffers {
+            self.waiting.push_back((self.next_seq, self.next_at));
+            self.next_seq += 1;
+            self.next_at += self.period;
+        }
+        if self.next_at <= now {
+            // Every buffer is full: all frames due until now are dropped.
+            let period_ns = self.period.as_nanos().max(1);
+            let dropped = ((now - self.next_at).as_nanos() / period_ns + 1) as u64;
+            self.next_seq += dropped;
+            self.next_at += Duration::from_nanos((period_ns * u128::from(dropped)) as u64);
+        }
+    }
+
+    /// The oldest waiting frame.
+    fn pop(&mut self) -> Option<(u64, Instant)> {
+        self.waiting.pop_front()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// When the next frame is captured.
+    fn next_capture(&self) -> Instant {
+        self.next_at
+    }
+
+    /// Empties the buffers and captures the next frame at `now`.
+    fn restart(&mut self, now: Instant) {
+        self.waiting.clear();
+        self.next_at = now;
     }
 }
 
@@ -216,23 +287,59 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_reader_loses_frames_like_a_real_camera() {
-        let mut cam = SimCamera::new(&cam());
-        let a = cam.next_frame(Duration::from_secs(1)).unwrap().unwrap();
-        std::thread::sleep(Duration::from_millis(30)); // 15 frame periods at 500 fps
-        let b_asked = Instant::now();
-        let b = cam.next_frame(Duration::from_secs(1)).unwrap().unwrap();
-        let c = cam.next_frame(Duration::from_secs(1)).unwrap().unwrap();
-        assert!(b.seq >= a.seq + 10, "{} -> {}", a.seq, b.seq);
-        // Reading on at once loses only the frames this reader was late for (none unless the
-        // machine is busy): the periods since it asked for `b`, measured here.
-        let late = (b_asked.elapsed().as_secs_f64() * 500.0) as u64;
-        assert!(
-            c.seq > b.seq && c.seq <= b.seq + 1 + late,
-            "{} -> {} ({late} periods late)",
-            b.seq,
-            c.seq
+    fn a_late_reader_gets_the_buffered_frames_then_a_gap() {
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        let mut q = DriverQueue::new(ms(10), 4, t0);
+        // In time: every frame, stamped with its capture time.
+        q.capture_until(t0 + ms(25));
+        assert_eq!(q.pop(), Some((0, t0)));
+        assert_eq!(q.pop(), Some((1, t0 + ms(10))));
+        assert_eq!(q.pop(), Some((2, t0 + ms(20))));
+        assert!(q.is_empty());
+        assert_eq!(q.next_capture(), t0 + ms(30));
+        // Late by three periods: buffered, nothing lost.
+        q.capture_until(t0 + ms(55));
+        let seqs: Vec<u64> = std::iter::from_fn(|| q.pop()).map(|f| f.0).collect();
+        assert_eq!(seqs, [3, 4, 5]);
+        // Away for 15 periods: four frames wait, the eleven after them are dropped.
+        q.capture_until(t0 + ms(205));
+        let got: Vec<(u64, Instant)> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(got.iter().map(|f| f.0).collect::<Vec<_>>(), [6, 7, 8, 9]);
+        assert_eq!(
+            got[0].1,
+            t0 + ms(60),
+            "stale frames keep their capture time"
         );
+        q.capture_until(t0 + ms(210));
+        assert_eq!(q.pop(), Some((21, t0 + ms(210))));
+        // A long absence is dropped in one step.
+        q.capture_until(t0 + Duration::from_secs(3600));
+        assert_eq!(q.pop().unwrap().0, 22);
+        assert_eq!(std::iter::from_fn(|| q.pop()).count(), 3);
+        q.capture_until(t0 + Duration::from_secs(3600) + ms(10));
+        assert_eq!(q.pop().unwrap().0, 360_001);
+    }
+
+    #[test]
+    fn frames_come_in_sequence_stamped_on_the_camera_clock() {
+        let mut cam = SimCamera::new(&cam());
+        let period = Duration::from_secs_f32(1.0 / 500.0);
+        let mut last: Option<RawFrame> = None;
+        for _ in 0..20 {
+            let f = cam.next_frame(Duration::from_secs(1)).unwrap().unwrap();
+            assert!(f.timestamp <= Instant::now());
+            if let Some(prev) = &last {
+                // A gap (the machine stalled this reader for four periods) spans the frames
+                // the driver dropped, in time too.
+                assert!(f.seq > prev.seq, "{} -> {}", prev.seq, f.seq);
+                assert_eq!(
+                    f.timestamp - prev.timestamp,
+                    period * (f.seq - prev.seq) as u32
+                );
+            }
+            last = Some(f);
+        }
     }
 
     #[test]

@@ -1,20 +1,25 @@
 //! V4L2 capture (v4l crate, memory-mapped buffers): Y16, GREY, Y10 and Y12. The device is
 //! given by path (`/dev/video0`) or by a name matched against the card name of every
 //! `/dev/video*` (e.g. `PureThermal`, `Boson`). A vanished device reads as a disconnect and
-//! `reopen` finds it again, also under a different `/dev/videoN` after a replug.
+//! `reopen` finds it again: at the same path (which the udev rule keeps stable,
+//! `/dev/dipnuc-camera`), or by card name under a different `/dev/videoN` after a replug.
+//!
+//! Frames carry the driver's numbers, not the daemon's: the buffer's sequence number (so
+//! frames the driver dropped for want of a free buffer show as gaps) and its capture timestamp
+//! on the monotonic clock (so latency counts the time a frame waited in the queue).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use v4l::buffer::Type;
+use v4l::buffer::{Flags, Metadata, Type};
 use v4l::io::mmap::Stream;
 use v4l::io::traits::CaptureStream;
 use v4l::video::Capture;
 use v4l::{Device, FourCC};
 
-use super::{FrameSource, SourceError, SourceInfo};
+use super::{DRIVER_BUFFERS, FrameSource, SourceError, SourceInfo};
 use crate::config::{CameraConfig, PixelFormat};
-use crate::frame::RawFrame;
+use crate::frame::{DriverSequence, RawFrame};
 
 /// An open V4L2 capture device.
 pub struct V4l2Source {
@@ -27,7 +32,7 @@ pub struct V4l2Source {
     stride: usize,
     stream: Option<Stream<'static>>,
     device: Option<Device>,
-    seq: u64,
+    sequence: DriverSequence,
 }
 
 /// Finds the device: a path is used as is, anything else is matched (case-insensitively)
@@ -95,7 +100,7 @@ impl V4l2Source {
             stride: 0,
             stream: None,
             device: None,
-            seq: 0,
+            sequence: DriverSequence::default(),
         };
         src.reopen()?;
         Ok(src)
@@ -125,7 +130,8 @@ impl V4l2Source {
         }
         self.stride =
             (got.stride as usize).max(self.width as usize * self.format.bytes_per_pixel());
-        let stream = Stream::with_buffers(&dev, Type::VideoCapture, 4).map_err(lost)?;
+        let stream =
+            Stream::with_buffers(&dev, Type::VideoCapture, DRIVER_BUFFERS).map_err(lost)?;
         self.stream = Some(stream);
         self.device = Some(dev);
         self.path = path.to_path_buf();
@@ -195,6 +201,9 @@ impl FrameSource for V4l2Source {
                 )));
             }
         };
+        let dequeued = Instant::now();
+        let timestamp = driver_capture_time(meta, dequeued).unwrap_or(dequeued);
+        let seq = self.sequence.widen(meta.sequence);
         let used = (meta.bytesused as usize).min(buf.len());
         let bytes = if used == 0 { buf } else { &buf[..used] };
         let data = convert(
@@ -205,11 +214,9 @@ impl FrameSource for V4l2Source {
             self.stride,
             self.bit_depth,
         )?;
-        let seq = self.seq;
-        self.seq += 1;
         Ok(Some(RawFrame {
             seq,
-            timestamp: Instant::now(),
+            timestamp,
             width: self.width,
             height: self.height,
             data,
@@ -220,14 +227,70 @@ impl FrameSource for V4l2Source {
     fn reopen(&mut self) -> Result<(), SourceError> {
         self.stream = None;
         self.device = None;
+        self.sequence.reset();
         let path = find_device(&self.wanted, self.format)?;
         self.configure(&path)
     }
 }
 
+/// When the driver captured a buffer, as an `Instant` (`dequeued` moved back by the buffer's
+/// age on the monotonic clock), or `None` when its timestamp is on another clock (copied from
+/// the source, or unknown) or implausible.
+fn driver_capture_time(meta: &Metadata, dequeued: Instant) -> Option<Instant> {
+    if meta.flags & Flags::TIMESTAMP_MASK != Flags::TIMESTAMP_MONOTONIC {
+        return None;
+    }
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let now_us = i128::from(now.tv_sec) * 1_000_000 + i128::from(now.tv_nsec) / 1000;
+    let ts_us = i128::from(meta.timestamp.sec) * 1_000_000 + i128::from(meta.timestamp.usec);
+    dequeued.checked_sub(buffer_age(ts_us, now_us)?)
+}
+
+/// Age of a buffer stamped `ts_us` at `now_us` (µs, one clock); a stamp in the future or more
+/// than a minute old is not believed.
+fn buffer_age(ts_us: i128, now_us: i128) -> Option<Duration> {
+    let age = now_us - ts_us;
+    (0..=60_000_000)
+        .contains(&age)
+        .then(|| Duration::from_micros(age as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn driver_timestamps_become_instants_only_on_the_monotonic_clock() {
+        assert_eq!(buffer_age(1_000, 3_500), Some(Duration::from_micros(2_500)));
+        assert_eq!(buffer_age(4_000, 3_500), None, "from the future");
+        assert_eq!(buffer_age(0, 61_000_000), None, "a minute old");
+        // A buffer the driver stamped 5 ms before the clock was read.
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let ts_us = now.tv_sec * 1_000_000 + now.tv_nsec / 1000 - 5_000;
+        let stamped = |flags| Metadata {
+            flags,
+            timestamp: v4l::timestamp::Timestamp::new(
+                (ts_us / 1_000_000) as _,
+                (ts_us % 1_000_000) as _,
+            ),
+            ..Metadata::default()
+        };
+        let dequeued = Instant::now();
+        let t = driver_capture_time(&stamped(Flags::TIMESTAMP_MONOTONIC), dequeued).unwrap();
+        assert!(
+            dequeued - t >= Duration::from_millis(5),
+            "{:?}",
+            dequeued - t
+        );
+        assert_eq!(
+            driver_capture_time(&stamped(Flags::TIMESTAMP_COPY), dequeued),
+            None
+        );
+        assert_eq!(
+            driver_capture_time(&stamped(Flags::TIMESTAMP_UNKNOWN), dequeued),
+            None
+        );
+    }
 
     #[test]
     fn buffers_unpack_with_stride_depth_and_truncation_checks() {

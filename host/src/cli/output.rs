@@ -72,3 +72,15 @@ pub fn age(s: u64) -> String {
         s => format!("{s}s"),
     }
 }
+
+/// The camera's state as shown to people: `streaming`, `absent 42s` (since the last frame),
+/// `absent` (no frame yet) or `ended`.
+pub fn camera(t: &protocol::Telemetry) -> String {
+    let since = t.since_last_frame_ms.map(|ms| age(ms / 1000));
+    match (t.camera, since) {
+        (protocol::CameraState::Streaming, _) => "streaming".into(),
+        (protocol::CameraState::Absent, Some(a)) => format!("absent {a}"),
+        (protocol::CameraState::Absent, None) => "absent".into(),
+        (protocol::CameraState::Ended, _) => "ended".into(),
+    }
+}

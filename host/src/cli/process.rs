@@ -11,8 +11,9 @@ use super::progress::FitBar;
 
 /// Fit one noise pattern from a folder of frames and write the corrected frames.
 ///
-/// Frames are PNG, TIFF (8- or 16-bit) or JPEG, grey or R=G=B RGB, all of one size; the
-/// corrected frames keep the names and the bit depth.
+/// Frames are PNG, TIFF, PGM/PAM (8- or 16-bit), JPEG, BMP or PPM (8-bit), read by their
+/// content whatever the name, grey or R=G=B RGB, all of one size; the corrected frames keep
+/// the names and the bit depth.
 ///
 /// Examples:
 ///   dipnuc process --input raw/ --output corrected/

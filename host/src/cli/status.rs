@@ -6,7 +6,8 @@ use serde::Serialize;
 use super::connection::ConnectionArgs;
 use super::output::{self, opt};
 
-/// Show the device's health: frame rate, drops, latency, pattern age, last fit, temperatures.
+/// Show the device's health: camera, frame rate, drops, latency, pattern age, last fit,
+/// temperatures.
 ///
 /// Examples:
 ///   dipnuc status --tcp 127.0.0.1:7700
@@ -62,6 +63,7 @@ pub fn run(_a: StatusArgs, conn: &ConnectionArgs, json: bool) -> anyhow::Result<
             format!("{} ({})", dev.peer().device_id, dev.peer().firmware_version),
         ),
         ("uptime", output::age(t.uptime_ms / 1000)),
+        ("camera", camera_line(t)),
         ("fps", format!("{:.1}", t.fps)),
         (
             "frames",
@@ -97,4 +99,16 @@ pub fn run(_a: StatusArgs, conn: &ConnectionArgs, json: bool) -> anyhow::Result<
         ("disk free", format!("{} MiB", t.disk_free_mb)),
     ])?;
     Ok(())
+}
+
+/// `streaming`, or `absent: no frame for 2m05s, waiting for it` while the camera is away.
+fn camera_line(t: &protocol::Telemetry) -> String {
+    match (t.camera, t.since_last_frame_ms) {
+        (protocol::CameraState::Absent, Some(ms)) => format!(
+            "absent: no frame for {}, waiting for it",
+            output::age(ms / 1000)
+        ),
+        (protocol::CameraState::Absent, None) => "absent: no frame yet, waiting for it".into(),
+        _ => output::camera(t),
+    }
 }

@@ -14,7 +14,7 @@ use protocol::{Telemetry, Topic};
 use super::connection::ConnectionArgs;
 use super::{interrupt, output};
 
-/// Show telemetry: fps, dropped frames, latency, pattern age, last fit, temperatures.
+/// Show telemetry: camera, fps, dropped frames, latency, pattern age, last fit, temperatures.
 ///
 /// Examples:
 ///   dipnuc telemetry --tcp 127.0.0.1:7700
@@ -37,7 +37,7 @@ pub struct TelemetryArgs {
 
 const CSV_HEADER: &str = "uptime_ms,fps,frames_total,frames_dropped,frame_latency_us,\
 pattern_age_s,fit_state,last_fit_method,last_fit_loss,last_fit_ms,cpu_load_pct,gpu_load_pct,\
-sensor_temp_c,soc_temp_c,disk_free_mb,roughness";
+sensor_temp_c,soc_temp_c,disk_free_mb,roughness,camera,since_last_frame_ms";
 
 fn o<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
@@ -45,7 +45,7 @@ fn o<T: std::fmt::Display>(v: Option<T>) -> String {
 
 fn csv_row(t: &Telemetry) -> String {
     format!(
-        "{},{:.2},{},{},{},{},{:?},{},{},{},{:.1},{},{},{},{},{}",
+        "{},{:.2},{},{},{},{},{:?},{},{},{},{:.1},{},{},{},{},{},{:?},{}",
         t.uptime_ms,
         t.fps,
         t.frames_total,
@@ -62,16 +62,19 @@ fn csv_row(t: &Telemetry) -> String {
         o(t.soc_temp_c),
         t.disk_free_mb,
         o(t.roughness),
+        t.camera,
+        o(t.since_last_frame_ms),
     )
 }
 
-const TABLE_HEADER: &str =
-    "  UPTIME    FPS   FRAMES  DROP  LAT ms  PAT AGE  FIT       LAST LOSS  CPU%  SENSOR°C  SOC°C";
+const TABLE_HEADER: &str = "  UPTIME  CAMERA        FPS   FRAMES  DROP  LAT ms  PAT AGE  FIT       \
+LAST LOSS  CPU%  SENSOR°C  SOC°C";
 
 fn table_row(t: &Telemetry) -> String {
     format!(
-        "{:>8} {:>6.1} {:>8} {:>5} {:>7.2} {:>8}  {:<8} {:>10} {:>5.0} {:>9} {:>6}",
+        "{:>8}  {:<11} {:>6.1} {:>8} {:>5} {:>7.2} {:>8}  {:<8} {:>10} {:>5.0} {:>9} {:>6}",
         output::age(t.uptime_ms / 1000),
+        output::camera(t),
         t.fps,
         t.frames_total,
         t.frames_dropped,

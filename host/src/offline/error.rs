@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// What can go wrong when processing or evaluating a folder of frames.
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
-    #[error("{0}: no PNG, TIFF or JPEG frames in this folder")]
+    #[error("{0}: no PNG, TIFF, JPEG, BMP or PGM/PPM/PAM frames in this folder")]
     EmptyFolder(PathBuf),
     #[error(
         "{path}: is {got_w}x{got_h} but {first} is {want_w}x{want_h}; all frames must have one size"

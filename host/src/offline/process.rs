@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use engine::imageio::{GrayImage, save_gray};
+use engine::imageio::{GrayImage, check_writable, save_gray};
 use engine::nuc::{Budget, FitConfig, FitProgress, Method, estimator};
 
 use super::{OfflineError, load_folder};
@@ -45,6 +45,10 @@ pub fn process(
         return Err(OfflineError::SameFolder(opts.output.clone()));
     }
     let folder = load_folder(&opts.input)?;
+    // Refused before the fit, not after it: a name whose format cannot hold the depth.
+    for name in folder.names() {
+        check_writable(&opts.output.join(name), folder.depth)?;
+    }
     let set = folder.frame_set()?;
     let mut est = estimator(opts.method, &opts.config)?;
     let out = est.estimate(&set, &opts.budget, progress)?;

@@ -27,7 +27,7 @@ pub use request::{Request, TOKEN_LEN};
 pub use response::Response;
 pub use stream::{FrameData, FrameHeader, FrameKind, StreamOpened};
 pub use system::{LogLevel, LogLine};
-pub use telemetry::{FitBudgetUse, Telemetry};
+pub use telemetry::{CameraState, FitBudgetUse, Telemetry};
 pub use topic::Topic;
 
 /// Capacities of the bounded wire strings, in bytes.

@@ -1,5 +1,5 @@
 //! Telemetry: the device's health numbers, answered to `GetTelemetry` and sent as the 1 Hz
-//! heartbeat topic.
+//! heartbeat topic, and whether the camera is there.
 
 use postcard::experimental::max_size::MaxSize;
 use postcard_schema::Schema;
@@ -40,6 +40,10 @@ pub struct Telemetry {
     pub roughness: Option<f32>,
     /// Compute the fits used in the last hour, against the budget.
     pub fit_budget: FitBudgetUse,
+    /// Whether the camera delivers frames.
+    pub camera: CameraState,
+    /// Milliseconds since the last good frame; `None` before the first one.
+    pub since_last_frame_ms: Option<u64>,
 }
 
 /// The refit compute budget and what fits used of it.
@@ -51,4 +55,16 @@ pub struct FitBudgetUse {
     pub per_hour_s: f32,
     /// Share of wall time a fit may compute (`fit.budget.duty_cycle`).
     pub duty_cycle: f32,
+}
+
+/// Whether the camera delivers frames. While it is absent the daemon keeps serving the link
+/// and tries to reopen it.
+#[derive(Serialize, Deserialize, Schema, MaxSize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraState {
+    /// Frames arrive.
+    Streaming,
+    /// Unplugged, stalled or not yet connected: reopened every `watchdog.reconnect_interval_s`.
+    Absent,
+    /// A replay source played its last frame (no looping).
+    Ended,
 }

@@ -212,6 +212,7 @@ pub fn telemetry() -> impl Strategy<Value = Telemetry> {
             proptest::option::of(float()),
             (float(), float(), float()),
         ),
+        (camera_state(), any::<Option<u64>>()),
     )
         .prop_map(
             |(
@@ -219,6 +220,7 @@ pub fn telemetry() -> impl Strategy<Value = Telemetry> {
                 (pattern_age_s, fit_state, last_fit),
                 (gpu_load_pct, cpu_load_pct, sensor_temp_c, soc_temp_c),
                 (disk_free_mb, roughness, (used_s, per_hour_s, duty_cycle)),
+                (camera, since_last_frame_ms),
             )| Telemetry {
                 uptime_ms,
                 fps,
@@ -239,8 +241,18 @@ pub fn telemetry() -> impl Strategy<Value = Telemetry> {
                     per_hour_s,
                     duty_cycle,
                 },
+                camera,
+                since_last_frame_ms,
             },
         )
+}
+
+pub fn camera_state() -> impl Strategy<Value = CameraState> {
+    prop_oneof![
+        Just(CameraState::Streaming),
+        Just(CameraState::Absent),
+        Just(CameraState::Ended),
+    ]
 }
 
 pub fn object_kind() -> impl Strategy<Value = ObjectKind> {
@@ -588,6 +600,8 @@ fn sample_telemetry() -> Telemetry {
             per_hour_s: 300.0,
             duty_cycle: 0.5,
         },
+        camera: CameraState::Absent,
+        since_last_frame_ms: Some(42_000),
     }
 }
 

@@ -237,21 +237,21 @@ fn col2im(g: &Geom, dcols: &[f32], r0: usize, rows: usize, dx: &mut [f32]) {
 /// The (channels × t) view of the `t` pixels from output row `r0` on, in one image's
 /// (channels × ho·wo) planes: the output gradient, or the input of a 1×1 stride-1 conv
 /// (whose geometry is the output's).
-fn output_rows<'a>(g: &Geom, y: &'a [f32], channels: usize, r0: usize, t: usize) -> MatRef<'a> {
-    MatRef {
-        data: &y[r0 * g.wo..],
-        rows: channels,
-        cols: t,
-        rs: g.ho * g.wo,
-        cs: 1,
-    }
+fn output_rows<'a>(
+    g: &Geom,
+    y: &'a [f32],
+    channels: usize,
+    r0: usize,
+    t: usize,
+) -> Result<MatRef<'a>> {
+    MatRef::new(&y[r0 * g.wo..], channels, t, g.ho * g.wo, 1)
 }
 
 /// Forward pass: `out` (n × cout × ho × wo) from `x`, `w` (cout × kdim), `b`.
 fn forward(g: &Geom, x: &[f32], w: &[f32], b: &[f32]) -> Result<Vec<f32>> {
     let (hw_in, hw_out, kd) = (g.cin * g.h * g.w, g.ho * g.wo, g.kdim());
     let mut out = zeroed(g.n * g.cout * hw_out);
-    let wm = MatRef::row_major(w, g.cout, kd);
+    let wm = MatRef::row_major(w, g.cout, kd)?;
     let tr = g.tile_rows();
     let mut cols = Scratch::take(if g.is_pointwise() { 0 } else { kd * tr * g.wo });
     for (xi, oi) in x.chunks(hw_in).zip(out.chunks_mut(g.cout * hw_out)) {
@@ -260,9 +260,9 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], b: &[f32]) -> Result<Vec<f32>> {
             .for_each(|(o, &bv)| o.fill(bv));
         if g.is_pointwise() {
             matmul(
-                MatMut::row_major(oi, g.cout, hw_out),
+                MatMut::row_major(oi, g.cout, hw_out)?,
                 wm,
-                MatRef::row_major(xi, kd, hw_out),
+                MatRef::row_major(xi, kd, hw_out)?,
                 true,
                 threads(),
             )?;
@@ -274,14 +274,8 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], b: &[f32]) -> Result<Vec<f32>> {
             let t = rows * g.wo;
             let cols = &mut cols[..kd * t];
             im2col(g, xi, r0, rows, cols);
-            let dst = MatMut {
-                data: &mut oi[r0 * g.wo..],
-                rows: g.cout,
-                cols: t,
-                rs: hw_out,
-                cs: 1,
-            };
-            matmul(dst, wm, MatRef::row_major(cols, kd, t), true, threads())?;
+            let dst = MatMut::new(&mut oi[r0 * g.wo..], g.cout, t, hw_out, 1)?;
+            matmul(dst, wm, MatRef::row_major(cols, kd, t)?, true, threads())?;
             r0 += rows;
         }
     }
@@ -320,16 +314,22 @@ fn weight_grad(g: &Geom, x: &[f32], dy: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> 
                         tr.min(rb - r0)
                     };
                     let t = rows * g.wo;
-                    let dyt = output_rows(g, dyi, g.cout, r0, t);
+                    let dyt = output_rows(g, dyi, g.cout, r0, t)?;
                     let xt = if g.is_pointwise() {
                         // The input pixels are the columns.
-                        output_rows(g, xi, kd, r0, t)
+                        output_rows(g, xi, kd, r0, t)?
                     } else {
                         let cols = &mut cols[..kd * t];
                         im2col(g, xi, r0, rows, cols);
-                        MatRef::row_major(cols, kd, t)
+                        MatRef::row_major(cols, kd, t)?
                     };
-                    matmul(MatMut::row_major(&mut dw, g.cout, kd), dyt, xt.t(), true, 1)?;
+                    matmul(
+                        MatMut::row_major(&mut dw, g.cout, kd)?,
+                        dyt,
+                        xt.t(),
+                        true,
+                        1,
+                    )?;
                     r0 += rows;
                 }
             }
@@ -368,7 +368,7 @@ fn input_grad_3x3(g: &Geom, w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
             }
         }
     }
-    let wm = MatRef::row_major(&wt, g.cin, kd);
+    let wm = MatRef::row_major(&wt, g.cin, kd)?;
     let tr = (TILE_ELEMS / (kd * wp)).clamp(1, hp);
     let mut cols = Scratch::take(kd * tr * wp);
     let mut tile = Scratch::take(g.cin * tr * wp);
@@ -400,9 +400,9 @@ fn input_grad_3x3(g: &Geom, w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
                 });
             let tile = &mut tile[..g.cin * t];
             matmul(
-                MatMut::row_major(tile, g.cin, t),
+                MatMut::row_major(tile, g.cin, t)?,
                 wm,
-                MatRef::row_major(cols, kd, t),
+                MatRef::row_major(cols, kd, t)?,
                 false,
                 threads(),
             )?;
@@ -428,15 +428,15 @@ fn input_grad(g: &Geom, w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
     }
     let (hw_in, hw_out, kd) = (g.cin * g.h * g.w, g.ho * g.wo, g.kdim());
     let mut dx = zeroed(g.n * hw_in);
-    let wt = MatRef::row_major(w, g.cout, kd).t();
+    let wt = MatRef::row_major(w, g.cout, kd)?.t();
     let tr = g.tile_rows();
     let mut dcols = Scratch::take(if g.is_pointwise() { 0 } else { kd * tr * g.wo });
     for (dxi, dyi) in dx.chunks_mut(hw_in).zip(dy.chunks(g.cout * hw_out)) {
         if g.is_pointwise() {
             matmul(
-                MatMut::row_major(dxi, kd, hw_out),
+                MatMut::row_major(dxi, kd, hw_out)?,
                 wt,
-                MatRef::row_major(dyi, g.cout, hw_out),
+                MatRef::row_major(dyi, g.cout, hw_out)?,
                 false,
                 threads(),
             )?;
@@ -447,8 +447,8 @@ fn input_grad(g: &Geom, w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
             let rows = tr.min(g.ho - r0);
             let t = rows * g.wo;
             let dcols = &mut dcols[..kd * t];
-            let dyt = output_rows(g, dyi, g.cout, r0, t);
-            matmul(MatMut::row_major(dcols, kd, t), wt, dyt, false, threads())?;
+            let dyt = output_rows(g, dyi, g.cout, r0, t)?;
+            matmul(MatMut::row_major(dcols, kd, t)?, wt, dyt, false, threads())?;
             col2im(g, dcols, r0, rows, dxi);
             r0 += rows;
         }
