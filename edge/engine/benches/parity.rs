@@ -22,11 +22,15 @@
 //!   averaging, for quicker looks at the shading over more seeds) or `R0xC0xHxW`; default `combined_f10_l2:crop,lpn_l2:full`.
 //! * `PARITY_STEPS` (1000), `PARITY_CHECKPOINTS` (250,500,750,1000), `PARITY_CHANNELS` (32),
 //!   `PARITY_LEVELS` (5), `PARITY_FRAMES` (training frames, spread over the set as the
-//!   engine's `max_frames` does; 16), `PARITY_SEEDS` (comma list; 0), `PARITY_THREADS` (both
-//!   sides; all cores).
+//!   engine's `max_frames` does; 16), `PARITY_PICK` (`spread`, or `first`: the first
+//!   `PARITY_FRAMES` frames, as the §14/§15 PyTorch run trained), `PARITY_SEEDS` (comma list;
+//!   0). Both sides run on rayon's thread count (`RAYON_NUM_THREADS`; all cores).
 //! * `PARITY_SIDES`: `both` (default), `engine` or `torch`.
 //! * `PARITY_ENGINE_TOML`: extra TOML lines for the engine's config (e.g. an ablation).
 //! * `PARITY_TORCH_ARGS`: extra arguments for the script (e.g. `--norm minmax`).
+//! * `PARITY_TORCH_REUSE=1`: score the pattern file an earlier run of the script left under
+//!   `target/parity/` for the same set, region and seed instead of running it again (the
+//!   file does not record the steps or network: only reuse it for the same settings).
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -171,6 +175,10 @@ fn run_torch(frames: &Path, args: &[String], tag: &str) -> Option<(Vec<(u32, Pat
         PathBuf::from("python3")
     };
     let out = out_dir().join(format!("{tag}.torch.safetensors"));
+    if env("PARITY_TORCH_REUSE", 0u8) == 1 && out.exists() {
+        println!("  PyTorch: reusing {}", out.display());
+        return Some((load_patterns(&out), 0.0));
+    }
     let extra: Vec<String> = env("PARITY_TORCH_ARGS", String::new())
         .split_whitespace()
         .map(String::from)
@@ -200,7 +208,12 @@ fn run_torch(frames: &Path, args: &[String], tag: &str) -> Option<(Vec<(u32, Pat
             return None;
         }
     }
-    let map = candle_core::safetensors::load(&out, &Device::Cpu).unwrap();
+    Some((load_patterns(&out), secs))
+}
+
+/// The `pattern.STEP` tensors of a file the script wrote, by step.
+fn load_patterns(path: &Path) -> Vec<(u32, Pattern)> {
+    let map = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
     let mut pats: Vec<(u32, Pattern)> = map
         .iter()
         .filter_map(|(k, t)| {
@@ -211,7 +224,7 @@ fn run_torch(frames: &Path, args: &[String], tag: &str) -> Option<(Vec<(u32, Pat
         })
         .collect();
     pats.sort_by_key(|p| p.0);
-    Some((pats, secs))
+    pats
 }
 
 /// The engine's fit config for this comparison.
@@ -290,6 +303,11 @@ fn main() {
     let channels: usize = env("PARITY_CHANNELS", 32);
     let levels: usize = env("PARITY_LEVELS", 5);
     let n_train: usize = env("PARITY_FRAMES", 16);
+    let first = match env("PARITY_PICK", "spread".to_string()).as_str() {
+        "spread" => false,
+        "first" => true,
+        other => panic!("PARITY_PICK `{other}`: spread or first"),
+    };
     let seeds: Vec<u64> = list("PARITY_SEEDS", "0")
         .iter()
         .filter_map(|s| s.parse().ok())
@@ -307,9 +325,12 @@ fn main() {
         let (name, region) = spec.split_once(':').unwrap_or((&spec, "full"));
         let (w, h, noisy) = load(&human.join(format!("images_{name}")), Region::parse(region));
         let (_, _, clean) = load(&human.join("images_clean"), Region::parse(region));
-        let train = FrameSet::new(w, h, noisy.clone())
-            .unwrap()
-            .subsample(n_train);
+        let all = FrameSet::new(w, h, noisy.clone()).unwrap();
+        let train = if first {
+            FrameSet::new(w, h, noisy[..n_train.min(noisy.len())].to_vec()).unwrap()
+        } else {
+            all.subsample(n_train)
+        };
         let set = Set {
             name: name.to_string(),
             w,
@@ -323,7 +344,7 @@ fn main() {
             "\n{} {region} {w}x{h}: noisy {:.2} / {:.2} / {:.3}",
             set.name, base.mm, base.ls, base.ssim
         );
-        let tag = format!("{name}-{region}");
+        let tag = format!("{name}-{region}{}", if first { "-first" } else { "" });
         let frames_file = out_dir().join(format!("{tag}.frames.safetensors"));
         let map = std::collections::HashMap::from([
             ("train".to_string(), stack(set.train.frames(), w, h)),

@@ -250,3 +250,90 @@ fn initialisation_is_pytorchs_default() {
     }
     assert!(convs >= 10, "only {convs} large convolutions checked");
 }
+
+/// The product path is the reference loop: `TvDipEstimator` (σ = 0, one frame per step) gives
+/// bit for bit the pattern of a hand-written loop that draws, in this order, the network
+/// (PyTorch default init), z ~ U[0, z_scale), then per step one frame and the schedule's k, k1,
+/// and normalises frames by their range. With the golden test above (the network, loss and
+/// Adam against PyTorch) and the parity bench's lockstep run, this pins equal work end to end:
+/// any change to the fit's plumbing (sampling, normalisation, schedule, final pattern) fails
+/// here.
+#[test]
+fn estimator_is_the_reference_loop() {
+    use engine::nuc::schedule::{ScheduleKind, StepSchedule};
+    use engine::nuc::{Budget, FrameSet, PatternEstimator, TvDipEstimator};
+    use rand::Rng;
+    use std::ops::ControlFlow;
+
+    let (w, h, n, steps, seed) = (20, 16, 3, 12, 7u64);
+    let frames: Vec<Vec<f32>> = (0..n)
+        .map(|f| {
+            (0..w * h)
+                .map(|i| {
+                    let (y, x) = ((i / w) as f32, (i % w) as f32);
+                    40.0 + 3.0 * (x + f as f32 * 2.0).sin() * y + ((i * 7 + f) % 11) as f32
+                })
+                .collect()
+        })
+        .collect();
+    let set = FrameSet::new(w, h, frames.clone()).unwrap();
+    let text = format!(
+        "preset = \"paper\"\nsteps = {steps}\nschedule = \"spn\"\ncompress_schedule = true\n\
+         reg_noise_std = 0.0\nseed = {seed}\n[net]\nlevels = 2\nchannels_down = 4\n\
+         channels_up = 4\nchannels_skip = 2\ninput_depth = 3\n"
+    );
+    let cfg = engine::nuc::FitConfig::from_toml_str(&text).unwrap();
+    let got = TvDipEstimator::new(cfg.clone())
+        .unwrap()
+        .estimate(&set, &Budget::default(), &mut |_| ControlFlow::Continue(()))
+        .unwrap();
+    assert_eq!(got.steps, steps);
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let net = SkipNet::new(&cfg.net, &mut rng, &Device::Cpu).unwrap();
+    let (hp, wp) = cfg.net.padded(h, w);
+    let zv: Vec<f32> = (0..3 * hp * wp).map(|_| rng.gen_range(0.0..0.1)).collect();
+    let z = Tensor::from_vec(zv, (1, 3, hp, wp), &Device::Cpu).unwrap();
+    let (lo, hi) = set.range();
+    let span = hi - lo;
+    let targets: Vec<Arc<Vec<f32>>> = frames
+        .iter()
+        .map(|f| Arc::new(f.iter().map(|v| (v - lo) / span).collect()))
+        .collect();
+    let mut opt = Adam::new(
+        net.params().all_vars(),
+        ParamsAdamW {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+    )
+    .unwrap();
+    let schedule = StepSchedule::new(ScheduleKind::Spn, steps, true, 1.0);
+    for step in 0..steps {
+        let i = rng.gen_range(0..n);
+        let terms = schedule.terms(step, &mut rng);
+        let out = net.forward(&z, h, w).unwrap();
+        let loss = TvLoss::new(targets[i].clone(), w, h, terms.tv)
+            .loss(&out)
+            .unwrap();
+        opt.backward_step(&loss).unwrap();
+    }
+    let out = net.forward(&z, h, w).unwrap();
+    let want: Vec<f32> = out
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| v * span)
+        .collect();
+    let want = engine::nuc::Pattern::new(w, h, want).unwrap();
+    assert_eq!(
+        got.pattern.data(),
+        want.data(),
+        "estimator and reference loop differ"
+    );
+}
