@@ -47,6 +47,9 @@ use engine::nuc::tv::TvLoss;
 use engine::nuc::{Budget, FitConfig, FrameSet, Pattern, SkipConfig, SkipNet, TvDipEstimator};
 use rand::{Rng, SeedableRng};
 
+/// Patterns by step, as one side of the comparison produced them.
+type Snapshots = Vec<(u32, Pattern)>;
+
 /// Rows 112:368, cols 160:480 of the 640×480 frames (reference §14).
 const CROP: (usize, usize, usize, usize) = (112, 160, 256, 320);
 
@@ -166,7 +169,7 @@ fn out_dir() -> PathBuf {
 
 /// Runs the reference script; returns its pattern file's patterns per checkpoint and the
 /// seconds it took.
-fn run_torch(frames: &Path, args: &[String], tag: &str) -> Option<(Vec<(u32, Pattern)>, f64)> {
+fn run_torch(frames: &Path, args: &[String], tag: &str) -> Option<(Snapshots, f64)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let venv = root.join("target/torch-venv");
     let py = if venv.join("bin/python").exists() {
@@ -212,9 +215,9 @@ fn run_torch(frames: &Path, args: &[String], tag: &str) -> Option<(Vec<(u32, Pat
 }
 
 /// The `pattern.STEP` tensors of a file the script wrote, by step.
-fn load_patterns(path: &Path) -> Vec<(u32, Pattern)> {
+fn load_patterns(path: &Path) -> Snapshots {
     let map = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
-    let mut pats: Vec<(u32, Pattern)> = map
+    let mut pats: Snapshots = map
         .iter()
         .filter_map(|(k, t)| {
             let step: u32 = k.strip_prefix("pattern.")?.parse().ok()?;
@@ -405,7 +408,7 @@ fn main() {
                 });
                 (torch, engine)
             };
-            let at = |v: &Option<Vec<(u32, Pattern)>>, c: u32| {
+            let at = |v: &Option<Snapshots>, c: u32| {
                 v.as_ref()?
                     .iter()
                     .find(|p| p.0 == c)
@@ -442,7 +445,7 @@ fn lockstep_run(
     checkpoints: &[u32],
     seed: u64,
     tag: &str,
-) -> (Option<Vec<(u32, Pattern)>>, Option<Vec<(u32, Pattern)>>) {
+) -> (Option<Snapshots>, Option<Snapshots>) {
     let channels: usize = env("PARITY_CHANNELS", 32);
     let levels: usize = env("PARITY_LEVELS", 5);
     let cfg = SkipConfig {
