@@ -274,6 +274,14 @@ fn print_table(rows: &[(u32, Option<Score>, Option<Score>)]) {
     }
 }
 
+/// Mean and sample standard deviation.
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, var.sqrt())
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() {
@@ -424,12 +432,19 @@ fn main() {
             }
         }
         if seeds.len() > 1 {
-            let t = median(finals.iter().map(|f| f.0).collect());
-            let e = median(finals.iter().map(|f| f.1).collect());
+            let t: Vec<f64> = finals.iter().map(|f| f.0).collect();
+            let e: Vec<f64> = finals.iter().map(|f| f.1).collect();
+            let (tm, ts) = mean_sd(&t);
+            let (em, es) = mean_sd(&e);
+            // Standard error of the difference of the means (the seeds' draws are independent
+            // on the two sides).
+            let se = (ts * ts / t.len() as f64 + es * es / e.len() as f64).sqrt();
             println!(
-                " median over {} seeds at step {steps}: PyTorch {t:.2}, engine {e:.2} dB min-max ({:+.2})",
+                " over {} seeds at step {steps}, dB min-max: median PyTorch {:.2}, engine {:.2}; mean PyTorch {tm:.2} (sd {ts:.2}), engine {em:.2} (sd {es:.2}), difference {:+.2} ± {se:.2} (s.e.)",
                 seeds.len(),
-                e - t
+                median(t.clone()),
+                median(e.clone()),
+                em - tm
             );
         }
     }
