@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
+use engine::nuc::Method;
+
 /// How a fit ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FitEnd {
@@ -56,6 +58,8 @@ pub enum DaemonEvent {
     FitDone {
         /// Fit number.
         fit_id: u32,
+        /// Method that ran, or was to run.
+        method: Method,
         /// Outcome.
         outcome: FitEnd,
         /// Final loss.

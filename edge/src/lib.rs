@@ -2,10 +2,13 @@
 pub mod config;
 pub mod correct;
 pub mod daemon;
+pub mod discovery;
 pub mod events;
 pub mod firmware;
 pub mod frame;
+pub mod frame_topic;
 pub mod gpio;
+pub mod histogram;
 pub mod link;
 pub mod log_forward;
 pub mod outputs;

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::histogram::{AtomicHistogram, FRAME_LATENCY_BOUNDS_S};
+
 /// An `f32` stored in an `AtomicU32`; NaN means "none".
 #[derive(Debug)]
 pub struct AtomicF32(AtomicU32);
@@ -66,6 +68,10 @@ pub struct Stats {
     pub fit_seconds_last_hour: AtomicF32,
     /// The last completed fit.
     pub last_fit: Mutex<Option<LastFit>>,
+    /// Capture-to-corrected latency of every frame, seconds.
+    pub frame_latency: AtomicHistogram,
+    /// Link connections open now (TCP and serial).
+    pub link_clients: AtomicU64,
 }
 
 impl Default for Stats {
@@ -82,6 +88,8 @@ impl Default for Stats {
             cpu_load_pct: AtomicF32::none(),
             fit_seconds_last_hour: AtomicF32::none(),
             last_fit: Mutex::new(None),
+            frame_latency: AtomicHistogram::new(FRAME_LATENCY_BOUNDS_S),
+            link_clients: AtomicU64::new(0),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Board health for telemetry, read from Linux pseudo-files: CPU load (/proc/stat deltas),
-//! SoC temperature (thermal zones), GPU load (Jetson `gpu.0/load`) and free disk space.
+//! SoC and GPU temperatures (thermal zones), GPU load (Jetson `gpu.0/load`) and free disk space.
 //! Anything a board does not have reads as `None`.
 
 use std::path::Path;
@@ -54,6 +54,22 @@ pub fn soc_temp_c() -> Option<f32> {
         .filter_map(|t| t.trim().parse::<f32>().ok())
         .map(|milli| milli / 1000.0)
         .fold(None, |m: Option<f32>, t| Some(m.map_or(t, |m| m.max(t))))
+}
+
+/// GPU temperature, °C: the thermal zone whose type names the GPU (`GPU-therm` on Jetson
+/// boards, `gpu-thermal` on others); `None` without one.
+pub fn gpu_temp_c() -> Option<f32> {
+    let dir = std::fs::read_dir("/sys/class/thermal").ok()?;
+    dir.filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("thermal_zone"))
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("type"))
+                .is_ok_and(|t| t.to_ascii_lowercase().contains("gpu"))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("temp")).ok())
+        .filter_map(|t| t.trim().parse::<f32>().ok())
+        .map(|milli| milli / 1000.0)
+        .next()
 }
 
 /// GPU load on Jetson boards (percent), `None` elsewhere.

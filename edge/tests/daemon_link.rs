@@ -211,3 +211,25 @@ fn telemetry_topics_config_and_transfers() {
     assert!(c2.ping().is_ok() && c.ping().is_ok());
     d.shutdown();
 }
+
+/// The recording limits are live: a change over the link applies to the next stream opened.
+#[test]
+fn recording_limits_apply_to_the_next_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let mut c = connect(&d);
+    c.auth("s3cret").unwrap();
+    let granted = |c: &mut Client<TcpStream>| match c.call(Request::FrameSubscribe {
+        kind: protocol::FrameKind::Raw,
+        max_fps: 500.0,
+    }) {
+        Ok(protocol::Response::StreamOpened(o)) => o.max_fps,
+        other => panic!("expected the stream, got {other:?}"),
+    };
+    assert_eq!(granted(&mut c), 30.0, "the default recording.max_fps");
+    let change = c.config_set("recording.max_fps", "5.0").unwrap();
+    assert_eq!(change.apply, protocol::ConfigApply::Live);
+    assert_eq!(granted(&mut c), 5.0);
+    c.call(Request::FrameUnsubscribe).unwrap();
+    d.shutdown();
+}

@@ -251,6 +251,9 @@ fn trust_anchors_and_paths_change_only_in_the_file_on_the_device() {
         ("camera.path", "\"/root\""),
         ("gpio.led_pin", "4"),
         ("profile", "\"/etc/passwd\""),
+        // What the device exposes: the metrics endpoint on every interface, an announcement.
+        ("metrics.listen", "\"0.0.0.0:7701\""),
+        ("discovery.enabled", "true"),
     ] {
         let r = peer.ask(set(key, value)).unwrap();
         let (code, detail) = nack(&r).unwrap_or_else(|| panic!("{key} accepted: {r:?}"));

@@ -1,26 +1,29 @@
 //! The link's request handling on its own: a [`Session`] in front of a stand-in backend, driven
 //! over the protocol's in-memory transport, in this one thread (no TCP, no threads): the token
 //! gate (an unauthenticated peer gets nothing but the handshake, whatever it sends), the
-//! handshake's version check, and the link's own requests (ping, bulk transfers) next to the
-//! ones it hands to the backend.
+//! handshake's version check, and the link's own requests (ping, bulk transfers, the frame
+//! stream) next to the ones it hands to the backend.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use edge::events::EventBus;
+use edge::frame_topic::{FrameHub, FrameStream};
 use edge::link::{AuthGate, CompleteUpload, LinkBackend, MemoryPeer, Reply, Session, Transfers};
 use proptest::prelude::*;
 use protocol::{
-    Capabilities, Hello, NackCode, ObjectEncoding, ObjectKind, ObjectMeta, Request, Response,
-    SnapshotKind, Telemetry,
+    Capabilities, FrameKind, Hello, NackCode, ObjectEncoding, ObjectKind, ObjectMeta, Request,
+    Response, SnapshotKind, StreamOpened, Telemetry,
 };
 
-/// Answers `GetInfo`-like requests with `Ack` and counts every call that reached it.
+/// Answers `GetInfo`-like requests with `Ack`, opens frame streams on its own hub, and counts
+/// every call that reached it.
 #[derive(Default)]
 struct Stub {
     answered: AtomicUsize,
     uploads: AtomicUsize,
     events: EventBus,
+    frames: FrameHub,
 }
 
 impl LinkBackend for Stub {
@@ -49,6 +52,29 @@ impl LinkBackend for Stub {
         self.uploads.fetch_add(1, Ordering::SeqCst);
         Reply::Answer(Response::Ack)
     }
+
+    fn open_frame_stream(
+        &self,
+        kind: FrameKind,
+        max_fps: f32,
+    ) -> Result<(FrameStream, StreamOpened), protocol::Nack> {
+        self.answered.fetch_add(1, Ordering::SeqCst);
+        let stream = self
+            .frames
+            .subscribe(kind, max_fps, 30.0, 1)
+            .map_err(|e| protocol::Nack::new(NackCode::Busy, &e.to_string()))?;
+        let opened = StreamOpened {
+            stream_id: stream.id,
+            kind,
+            width: 4,
+            height: 4,
+            bit_depth: 14,
+            max_fps: stream.max_fps,
+        };
+        Ok((stream, opened))
+    }
+
+    fn connection_changed(&self, _open: bool) {}
 
     fn heartbeat(&self) -> Telemetry {
         unreachable!("no topics in these tests")
@@ -142,6 +168,10 @@ fn any_request() -> impl Strategy<Value = Request> {
             fit_progress: true,
             logs: true
         }),
+        (0.1f32..100.0).prop_map(|max_fps| Request::FrameSubscribe {
+            kind: FrameKind::Raw,
+            max_fps
+        }),
         "[ -~]{0,12}".prop_map(|t| token(&t)),
         Just(Request::Hello(ours())),
     ]
@@ -169,6 +199,7 @@ proptest! {
         }
         prop_assert_eq!(stub.answered.load(Ordering::SeqCst), 0);
         prop_assert_eq!(stub.uploads.load(Ordering::SeqCst), 0);
+        prop_assert_eq!(stub.frames.open_streams(), 0);
         // With the token the same link is served.
         prop_assert!(matches!(link.one(Request::Hello(ours())), Response::Hello(_)));
         prop_assert_eq!(link.one(token("s3cret")), Response::Ack);
@@ -265,4 +296,33 @@ fn the_link_answers_its_own_requests_and_hands_on_the_rest() {
     });
     assert_eq!(link.one(Request::BulkCommit { transfer_id }), Response::Ack);
     assert_eq!(stub.uploads.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_frame_stream_needs_the_gate_open_and_ends_when_it_closes() {
+    let stub = Arc::new(Stub::default());
+    let mut link = Link::new(stub.clone(), AuthGate::token("s3cret".into()));
+    let subscribe = || Request::FrameSubscribe {
+        kind: FrameKind::Corrected,
+        max_fps: 5.0,
+    };
+    link.one(Request::Hello(ours()));
+    assert_eq!(code(&link.one(subscribe())), Some(NackCode::Unauthorized));
+    assert_eq!(stub.frames.open_streams(), 0);
+    assert_eq!(link.one(token("s3cret")), Response::Ack);
+    let Response::StreamOpened(opened) = link.one(subscribe()) else {
+        panic!("expected the stream")
+    };
+    assert_eq!((opened.kind, opened.max_fps), (FrameKind::Corrected, 5.0));
+    assert_eq!(stub.frames.open_streams(), 1);
+    // Subscribing again replaces this link's stream; it does not count against the limit of 1.
+    assert!(matches!(link.one(subscribe()), Response::StreamOpened(_)));
+    assert_eq!(stub.frames.open_streams(), 1);
+    // A wrong token closes the gate, and the stream with it.
+    assert_eq!(
+        code(&link.one(token("guess"))),
+        Some(NackCode::Unauthorized)
+    );
+    assert_eq!(stub.frames.open_streams(), 0);
+    assert_eq!(code(&link.one(subscribe())), Some(NackCode::Unauthorized));
 }

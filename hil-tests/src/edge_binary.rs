@@ -1,7 +1,8 @@
-//! Where the `dipnuc-edge` executable under test is: `DIPNUC_EDGE_BIN` when set (a prebuilt or
-//! cross-built binary on a rig), otherwise the one `cargo build -p edge --bin dipnuc-edge`
-//! produces in this test's own target directory and profile. Building first (a no-op when it
-//! is up to date) means a test never runs a stale daemon.
+//! Where the executables under test are: `DIPNUC_EDGE_BIN` / `DIPNUC_BIN` when set (prebuilt
+//! or cross-built binaries on a rig), otherwise the ones `cargo build -p edge --bin
+//! dipnuc-edge` and `cargo build -p host --bin dipnuc` produce in this test's own target
+//! directory and profile. Building first (a no-op when up to date) means a test never runs a
+//! stale daemon or CLI.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,19 +12,28 @@ use std::sync::OnceLock;
 /// when it cannot be built: every test here needs it.
 pub fn edge_binary() -> PathBuf {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match BIN.get_or_init(locate_or_build) {
+    match BIN.get_or_init(|| locate_or_build("DIPNUC_EDGE_BIN", "edge", "dipnuc-edge")) {
         Ok(p) => p.clone(),
         Err(e) => panic!("cannot get the dipnuc-edge binary: {e}"),
     }
 }
 
-fn locate_or_build() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("DIPNUC_EDGE_BIN") {
+/// The path of the `dipnuc` CLI, building it once per test run (see [`edge_binary`]).
+pub fn dipnuc_binary() -> PathBuf {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BIN.get_or_init(|| locate_or_build("DIPNUC_BIN", "host", "dipnuc")) {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("cannot get the dipnuc binary: {e}"),
+    }
+}
+
+fn locate_or_build(env: &str, package: &str, bin_name: &str) -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os(env) {
         let p = PathBuf::from(p);
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(format!("DIPNUC_EDGE_BIN={} is not a file", p.display()))
+            Err(format!("{env}={} is not a file", p.display()))
         };
     }
     // <target>/<profile>/deps/hil-<hash>: the binary goes to <target>/<profile>/dipnuc-edge.
@@ -48,9 +58,13 @@ fn locate_or_build() -> Result<PathBuf, String> {
             "build",
             "--quiet",
             "-p",
+            package,
+            // With edge selected too, edge's features unify as in a workspace build, so the
+            // CLI built here is the one `cargo test --workspace` built (no second edge build).
+            "-p",
             "edge",
             "--bin",
-            "dipnuc-edge",
+            bin_name,
             "--profile",
         ])
         .arg(&profile)
@@ -62,11 +76,11 @@ fn locate_or_build() -> Result<PathBuf, String> {
         .map_err(|e| format!("running {}: {e}", PathBuf::from(&cargo).display()))?;
     if !out.status.success() {
         return Err(format!(
-            "cargo build -p edge --bin dipnuc-edge failed:\n{}",
+            "cargo build -p {package} --bin {bin_name} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let bin = profile_dir.join("dipnuc-edge");
+    let bin = profile_dir.join(bin_name);
     if bin.is_file() {
         Ok(bin)
     } else {

@@ -16,9 +16,11 @@ pub mod proxy;
 pub mod rig;
 pub mod serial_pair;
 pub mod stats;
+pub mod supervisor;
 
 pub use board::Board;
 pub use edge_process::EdgeProcess;
 pub use edge_setup::EdgeSetup;
 pub use proxy::{FaultCounts, FaultPlan, FaultProxy};
 pub use serial_pair::SerialPair;
+pub use supervisor::Supervised;

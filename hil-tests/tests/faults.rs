@@ -50,6 +50,7 @@ fn with_reconnect<T>(
 
 #[test]
 fn transfers_complete_verified_or_fail_clearly_under_link_faults() {
+    let _alone = crate::util::exclusive();
     let Some(board) = Board::for_test("link_faults", Needs::Any) else {
         return;
     };

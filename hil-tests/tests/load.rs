@@ -15,6 +15,7 @@ use crate::util::{connect, report, start, workdir};
 
 #[test]
 fn many_clients_polling_do_not_drop_frames() {
+    let _alone = crate::util::exclusive();
     let Some(board) = Board::for_test("load", Needs::Any) else {
         return;
     };

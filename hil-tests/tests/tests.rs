@@ -21,3 +21,11 @@ mod firmware;
 mod load;
 // Rig only: camera power cycle and shutter ground truth.
 mod rig;
+// The Prometheus endpoint, scraped by a real Prometheus server.
+mod metrics;
+// mDNS announcement and `dipnuc discover`, in a private network namespace.
+mod discovery;
+// `dipnuc --fleet`: commands on several daemons, a staged rollout that halts.
+mod fleet;
+// `dipnuc record` over TCP and serial: no gaps, every frame accounted for; the TCP rate.
+mod record;

@@ -7,6 +7,14 @@ use hil_tests::{EdgeProcess, EdgeSetup};
 use host::client::{CalibrateOptions, Device, FitEnd, Snapshot, fit_completed};
 use protocol::SnapshotKind;
 
+/// Held by the tests that measure real-time behaviour (frames dropped under link load and
+/// faults) and by the tests that run many daemons at once, so the two never overlap: the
+/// drop counts compare against zero on a machine that is not also running five daemons.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A fresh work folder for one daemon.
 pub fn workdir() -> tempfile::TempDir {
     tempfile::Builder::new()

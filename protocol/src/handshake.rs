@@ -8,7 +8,7 @@ use crate::schema::SCHEMA_HASH;
 
 /// The protocol version this build speaks. Bump `major` for incompatible changes, `minor` for
 /// additions; the schema hash catches what a forgotten bump would miss.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 0 };
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 1 };
 
 impl Hello {
     /// A `Hello` for this build: current [`PROTOCOL_VERSION`] and [`SCHEMA_HASH`]; the strings

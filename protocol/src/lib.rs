@@ -43,6 +43,8 @@
 //! | `TimeSync`         | `TimeSync`                        | `time/sync`        |
 //! | `LogSubscribe`     | `Ack`                             | `log/subscribe`    |
 //! | `SubscribeTopics`  | `Ack`                             | `topics/subscribe` |
+//! | `FrameSubscribe`   | `StreamOpened`                    | `frames/subscribe` |
+//! | `FrameUnsubscribe` | `Ack`                             | `frames/unsubscribe` |
 //!
 //! Pattern push, config import and firmware upload are `BulkBegin` with `ObjectKind::Pattern`,
 //! `Config` or `Firmware`, then `BulkWrite`s, then `BulkCommit`.
@@ -55,6 +57,12 @@
 //! | `FitProgress`  | `FitProgress` | ≤ 10 Hz while fitting | `fit/progress` |
 //! | `FitDone`      | `FitDone`     | once per fit      | `fit/done`     |
 //! | `Log`          | `LogLine`     | as logged         | `log`          |
+//! | `FrameStart`   | `FrameHeader` | ≤ the stream's `max_fps`, after `FrameSubscribe` | `frame/start` |
+//! | `FrameData`    | `FrameData`   | the pixels of the frame begun, in chunks | `frame/data` |
+//!
+//! A frame stream never holds up the device: frames that come sooner than the rate allows, or
+//! while the link is still sending earlier ones, are skipped and counted in the next header
+//! (see [`messages::stream`]).
 //!
 //! ## Rules of the link
 //!
@@ -110,4 +118,5 @@ pub use messages::{
     FIRMWARE_ERROR_LEN, FIT_DETAIL_LEN, IDENT_LEN, LABEL_LEN, LOG_MESSAGE_LEN, LOG_TARGET_LEN,
     METHOD_LEN, NACK_DETAIL_LEN, STAGE_LEN,
 };
+pub use messages::{FrameData, FrameHeader, FrameKind, StreamOpened};
 pub use schema::SCHEMA_HASH;

@@ -5,8 +5,10 @@
 //!
 //! A key is `Live` only when the running daemon reads it again after a change: the frame loop
 //! (correction, outputs, watchdog), the refit worker (which follows the config generation),
-//! and the link's `Hello`/`Info`. Trust anchors (the firmware key, the token), state paths and
-//! every other path are device-local: they are changed in the file on the device only.
+//! the link's `Hello`/`Info`, and `FrameSubscribe` (the `recording` limits). Trust anchors
+//! (the firmware key, the token), state paths, every other path and what the device exposes
+//! (the metrics address, the mDNS announcement) are device-local: they are changed in the file
+//! on the device only.
 
 use std::net::SocketAddr;
 
@@ -265,6 +267,27 @@ pub static KEYS: &[KeySpec] = &[
     }),
     key!(firmware.slots_dir: Option<std::path::PathBuf>, Restart, DeviceLocal),
     key!(firmware.confirm_timeout_s: u64, Restart, Link),
+    // metrics: the endpoint is bound at start; where it listens decides who can read it
+    key!(metrics.listen: Option<String>, Restart, DeviceLocal, |v, _| v
+        .as_deref()
+        .map_or(Ok(()), |l| l
+            .parse::<SocketAddr>()
+            .map(drop)
+            .map_err(|_| format!("{l:?} is not an address like 127.0.0.1:7701")))),
+    // discovery: announced at start; whether the device announces itself is the admin's
+    key!(discovery.enabled: bool, Restart, DeviceLocal, |v, c| refuse_if(
+        *v && c.link.tcp.listen.is_none(),
+        "announces the TCP link: set link.tcp.listen too",
+    )),
+    key!(discovery.instance: Option<String>, Restart, Link, |v, _| match v {
+        Some(n) if n.is_empty() || n.len() > 63 || n.contains('.') => {
+            Err("must be 1 to 63 bytes without dots".into())
+        }
+        _ => Ok(()),
+    }),
+    // recording: read at every FrameSubscribe (streams already open keep what they were granted)
+    key!(recording.max_fps: f32, Live, Link, |v, _| above_up_to(*v, 0.0, 1000.0)),
+    key!(recording.max_streams: usize, Live, Link, |v, _| within(*v, 1, 16)),
 ];
 
 /// Keys that earlier versions knew and this one ignores (with a warning when a file still

@@ -38,6 +38,12 @@ pub struct EdgeConfig {
     pub watchdog: WatchdogConfig,
     /// Firmware update (A/B slots).
     pub firmware: FirmwareConfig,
+    /// Prometheus metrics endpoint.
+    pub metrics: MetricsConfig,
+    /// mDNS/DNS-SD announcement.
+    pub discovery: DiscoveryConfig,
+    /// Limits of the frame streams recordings use.
+    pub recording: RecordingConfig,
 }
 
 /// Device identity, reported in `Hello` and `Info`.
@@ -434,6 +440,42 @@ impl Default for FirmwareConfig {
             public_key: None,
             slots_dir: None,
             confirm_timeout_s: 120,
+        }
+    }
+}
+
+/// The Prometheus metrics endpoint (OpenMetrics text at `http://<listen>/metrics`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricsConfig {
+    /// Listen address, e.g. `127.0.0.1:7701` (loopback: scraped by a Prometheus on the board)
+    /// or `0.0.0.0:7701`; port 0 picks a free port. None = no endpoint (the default).
+    pub listen: Option<String>,
+}
+
+/// Announcing the device on the local network over mDNS/DNS-SD as `_dipnuc._tcp`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DiscoveryConfig {
+    /// Announce the TCP link (needs `link.tcp.listen`). Off unless configured; the packaged
+    /// `/etc/dipnuc/edge.toml` turns it on.
+    pub enabled: bool,
+    /// DNS-SD instance name (at most 63 bytes); default the device id.
+    pub instance: Option<String>,
+}
+
+/// Limits of the frame streams (`dipnuc record`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingConfig {
+    /// Highest rate one stream may ask for, frames per second.
+    pub max_fps: f32,
+    /// Most frame streams open at once (over all links).
+    pub max_streams: usize,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            max_fps: 30.0,
+            max_streams: 2,
         }
     }
 }

@@ -216,14 +216,12 @@ pub fn run(
         let frame = Arc::new(frame);
         let corrected = Arc::new(corrected);
         let s = &core.stats;
+        let latency = frame.timestamp.elapsed();
         s.latency_us.store(
-            frame
-                .timestamp
-                .elapsed()
-                .as_micros()
-                .min(u128::from(u32::MAX)) as u32,
+            latency.as_micros().min(u128::from(u32::MAX)) as u32,
             Ordering::Relaxed,
         );
+        s.frame_latency.observe(latency.as_secs_f64());
         s.frames_total.fetch_add(1, Ordering::Relaxed);
         s.sensor_temp_c.set(frame.sensor_temp_c);
         fps_window.1 += 1;
@@ -245,6 +243,9 @@ pub fn run(
             raw: frame.clone(),
             corrected: corrected.clone(),
         })));
+        // Frame streams (recordings): queued or counted as skipped, never waited for.
+        core.frames
+            .offer(&frame, &corrected, pattern.as_ref().map(|p| p.meta.unix_ms));
         beat.frame_ms.store(ms_now(), Ordering::Relaxed);
         watchdog.frame();
 

@@ -13,6 +13,7 @@ use crate::config::{ConfigChange, ConfigError, ConfigImport, ConfigStore, EdgeCo
 use crate::events::EventBus;
 use crate::firmware::FirmwareControl;
 use crate::frame::RawFrame;
+use crate::frame_topic::FrameHub;
 use crate::gpio::{Gpio, GpioError};
 use crate::pattern_cache::{PatternCache, PatternError};
 use crate::refit::{FitRequest, RefitError, RefitScheduler, RefitStatus};
@@ -80,6 +81,7 @@ pub struct DaemonCore {
     pub(crate) gpio: Mutex<Option<Gpio>>,
     pub(crate) cpu: CpuLoad,
     pub(crate) started: Instant,
+    pub(crate) frames: FrameHub,
 }
 
 /// What [`DaemonCore::new`] is made of.
@@ -112,6 +114,7 @@ impl DaemonCore {
             reboot_requested: AtomicBool::new(false),
             cpu: CpuLoad::default(),
             started: Instant::now(),
+            frames: FrameHub::default(),
         }
     }
 
@@ -223,6 +226,16 @@ impl DaemonCore {
             capture_restarts: s.capture_restarts.load(Ordering::Relaxed),
             uptime_s: s.uptime_s(),
         }
+    }
+
+    /// The frame streams (recordings).
+    pub fn frame_streams(&self) -> &FrameHub {
+        &self.frames
+    }
+
+    /// When the daemon started.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// Firmware update control.

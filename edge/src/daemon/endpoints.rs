@@ -1,12 +1,15 @@
 //! The daemon behind the link: [`LinkBackend`] for [`DaemonCore`], one arm per device
 //! endpoint (info, telemetry, configuration, calibration, snapshots, pattern pull, firmware,
-//! reboot, clocks) and the uploads it applies (pattern push, config import, firmware).
+//! reboot, clocks), the frame streams it feeds, and the uploads it applies (pattern push,
+//! config import, firmware).
 
 use engine::nuc::Method;
 use protocol::text::truncate;
+use std::sync::atomic::Ordering;
+
 use protocol::{
-    ConfigApply, NackCode, ObjectEncoding, ObjectKind, ObjectMeta, Request, Response, SnapshotKind,
-    Telemetry,
+    ConfigApply, FrameKind, Nack, NackCode, ObjectEncoding, ObjectKind, ObjectMeta, Request,
+    Response, SnapshotKind, StreamOpened, Telemetry,
 };
 use tracing::{info, warn};
 
@@ -15,6 +18,7 @@ use super::wire;
 use crate::config::{Apply, ConfigError, Preset};
 use crate::events::EventBus;
 use crate::firmware::FirmwareError;
+use crate::frame_topic::{FrameStream, StreamRefused};
 use crate::link::session::nack;
 use crate::link::{CompleteUpload, LinkBackend, Reply};
 use crate::refit::{FitRequest, RefitError};
@@ -143,6 +147,41 @@ impl LinkBackend for DaemonCore {
 
     fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    fn open_frame_stream(
+        &self,
+        kind: FrameKind,
+        max_fps: f32,
+    ) -> Result<(FrameStream, StreamOpened), Nack> {
+        let cfg = self.config();
+        let limits = &cfg.recording;
+        let stream = self
+            .frame_streams()
+            .subscribe(kind, max_fps, limits.max_fps, limits.max_streams)
+            .map_err(|e| match e {
+                StreamRefused::BadRate(_) => Nack::new(NackCode::InvalidValue, &e.to_string()),
+                StreamRefused::TooMany(_) => Nack::new(NackCode::Busy, &e.to_string()),
+            })?;
+        let src = self.source_info();
+        let opened = StreamOpened {
+            stream_id: stream.id,
+            kind,
+            width: src.width.min(u32::from(u16::MAX)) as u16,
+            height: src.height.min(u32::from(u16::MAX)) as u16,
+            bit_depth: src.bit_depth,
+            max_fps: stream.max_fps,
+        };
+        Ok((stream, opened))
+    }
+
+    fn connection_changed(&self, open: bool) {
+        let clients = &self.stats().link_clients;
+        if open {
+            clients.fetch_add(1, Ordering::Relaxed);
+        } else {
+            clients.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     fn stopping(&self) -> bool {

@@ -1,9 +1,10 @@
 //! The running daemon: [`Daemon::start`] layers the link overrides over the configuration,
 //! opens the source, loads the stored pattern, starts the frame loop, the capture watchdog,
-//! the refit scheduler and the link servers (in front of the daemon's endpoints,
-//! `endpoints.rs`), and returns a [`DaemonHandle`]; [`DaemonHandle::shutdown`] stops them in
-//! order (frames first, then the link, then the fit — aborted — and any pattern save in
-//! progress is finished).
+//! the refit scheduler, the link servers (in front of the daemon's endpoints,
+//! `endpoints.rs`), the Prometheus endpoint (`metrics/`) and the mDNS announcement when
+//! configured, and returns a [`DaemonHandle`]; [`DaemonHandle::shutdown`] stops them in
+//! order (the announcement first, then frames, then the link, then the fit — aborted — and any
+//! pattern save in progress is finished).
 //!
 //! ```no_run
 //! let cfg = edge::config::EdgeConfig::load(std::path::Path::new("boards/sim.toml"))?;
@@ -16,6 +17,7 @@
 mod capture;
 mod core;
 mod endpoints;
+pub mod metrics;
 mod watchdog;
 mod wire;
 
@@ -32,6 +34,7 @@ pub use self::capture::CaptureBeat;
 use self::core::CoreParts;
 pub use self::core::{DaemonCore, LatestFrame, TelemetrySnapshot};
 use crate::config::{ConfigError, ConfigStore, EdgeConfig, SourceKind};
+use crate::discovery::{Announcement, Announcer};
 use crate::events::EventBus;
 pub use crate::firmware::BUILD_VERSION;
 use crate::firmware::{BootDecision, FirmwareControl};
@@ -55,6 +58,14 @@ pub enum DaemonError {
     /// A link server could not start (address in use).
     #[error("link: {0}")]
     Link(#[from] crate::link::LinkStartError),
+    /// The metrics endpoint could not start (address in use).
+    #[error("metrics.listen {listen}: {reason}")]
+    Metrics {
+        /// The configured address.
+        listen: String,
+        /// Why it cannot be served.
+        reason: String,
+    },
     /// The configured GPIO lines cannot be opened.
     #[error(transparent)]
     Gpio(#[from] crate::gpio::GpioError),
@@ -192,6 +203,8 @@ impl Daemon {
             capture: Some(capture),
             beat,
             tcp_addr: None,
+            metrics_addr: None,
+            announcer: None,
         };
         if let Err(e) = handle.start_links(&LinkSettings::from_config(&config.link)) {
             handle.stop_threads();
@@ -210,6 +223,8 @@ pub struct DaemonHandle {
     capture: Option<JoinHandle<()>>,
     beat: Arc<CaptureBeat>,
     tcp_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    announcer: Option<Announcer>,
 }
 
 impl DaemonHandle {
@@ -218,7 +233,42 @@ impl DaemonHandle {
         let servers = crate::link::start(settings, backend)?;
         self.tcp_addr = servers.tcp_addr;
         self.threads.extend(servers.threads);
+        let cfg = self.core.config();
+        if let Some(listen) = &cfg.metrics.listen {
+            let (addr, thread) = metrics::start(&self.core, listen)?;
+            self.metrics_addr = Some(addr);
+            self.threads.push(thread);
+        }
+        if cfg.discovery.enabled
+            && let Some(tcp) = self.tcp_addr
+        {
+            let (_, firmware) = self.core.firmware().state();
+            let announcement = Announcement {
+                instance: cfg
+                    .discovery
+                    .instance
+                    .clone()
+                    .unwrap_or(cfg.device.id.clone()),
+                device_id: cfg.device.id.clone(),
+                firmware,
+                board: cfg.device.board.clone(),
+                camera: cfg.camera.name.clone(),
+                auth: settings.token.is_some(),
+                tcp,
+                metrics: self.metrics_addr,
+            };
+            // A device that cannot announce itself still works for whoever knows its address.
+            match Announcer::start(&announcement) {
+                Ok(a) => self.announcer = Some(a),
+                Err(e) => warn!(error = %e, "not announced on the network"),
+            }
+        }
         Ok(())
+    }
+
+    /// The address of the Prometheus endpoint, when `metrics.listen` is set.
+    pub fn local_metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The TCP address the link server listens on (the real port when `:0` was configured).
@@ -254,6 +304,8 @@ impl DaemonHandle {
     }
 
     fn stop_threads(&mut self) {
+        // Withdrawn first: browsers stop listing a device that is going away.
+        self.announcer.take();
         self.core.stop.store(true, Ordering::Relaxed);
         // Every thread checks the stop flag at least every few hundred ms. The first capture
         // thread, once retired by the watchdog (wedged in a driver call), may never return: it

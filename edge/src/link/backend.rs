@@ -1,11 +1,15 @@
 //! [`LinkBackend`]: what the link needs from the device behind it. The link owns the protocol
-//! (handshake, token gate, bulk transfers, subscriptions); everything a request means for the
-//! device is the backend's. The daemon implements it; tests can drive a session with their own.
+//! (handshake, token gate, bulk transfers, subscriptions, sending the frame stream);
+//! everything a request means for the device is the backend's. The daemon implements it;
+//! tests can drive a session with their own.
 
-use protocol::{Hello, ObjectKind, ObjectMeta, Request, Response, Telemetry};
+use protocol::{
+    FrameKind, Hello, Nack, ObjectKind, ObjectMeta, Request, Response, StreamOpened, Telemetry,
+};
 
 use super::transfers::CompleteUpload;
 use crate::events::EventBus;
+use crate::frame_topic::FrameStream;
 
 /// What the backend answers.
 pub enum Reply {
@@ -42,6 +46,17 @@ pub trait LinkBackend: Send + Sync + 'static {
 
     /// The events the fit-progress, fit-done and log topics are made from.
     fn events(&self) -> &EventBus;
+
+    /// Opens a frame stream (`FrameSubscribe`) of `kind` at up to `max_fps`: the stream (which
+    /// the connection's frame sender drains) and the answer describing it, or the refusal.
+    fn open_frame_stream(
+        &self,
+        kind: FrameKind,
+        max_fps: f32,
+    ) -> Result<(FrameStream, StreamOpened), Nack>;
+
+    /// A connection opened (`true`) or closed (`false`): the device counts its link clients.
+    fn connection_changed(&self, open: bool);
 
     /// Whether the daemon is stopping (connections end).
     fn stopping(&self) -> bool;

@@ -1,7 +1,7 @@
 //! Drives one connection over any byte stream: [`Connection::serve_one`] reads one request,
 //! answers it through the [`Session`] and writes the answer; [`serve`] does that until the peer
-//! leaves or the daemon stops, with the subscribed topics sent from a second thread that
-//! shares the writer.
+//! leaves or the daemon stops, with the subscribed topics sent from a second thread and the
+//! frame stream (once one is opened) from a third, all sharing the writer.
 
 use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
@@ -10,9 +10,12 @@ use std::time::Duration;
 
 use protocol::io::{FrameReader, FrameWriter, LinkError};
 use protocol::{Packet, Response};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
+use super::backend::LinkBackend;
+use super::frame_sender::send_frames;
 use super::session::{After, Session};
+use super::subscriptions::Subscriptions;
 use super::topics::send_topics;
 
 /// What one turn of a connection did.
@@ -99,8 +102,14 @@ pub fn serve<R: Read, W: Write + Send + 'static>(mut conn: Connection<R, W>) {
             .spawn(move || send_topics(backend.as_ref(), &writer, &subs))
     };
     info!(%peer, "link client connected");
+    backend.connection_changed(true);
+    let mut frames: Option<std::thread::JoinHandle<()>> = None;
     while !backend.stopping() && !subs.closed.load(Ordering::Relaxed) {
-        match conn.serve_one(Duration::from_millis(200)) {
+        let served = conn.serve_one(Duration::from_millis(200));
+        if frames.is_none() && subs.frames.used() {
+            frames = spawn_frame_sender(&backend, &conn.writer, &subs, &peer);
+        }
+        match served {
             Ok(Served::Idle | Served::Answered) => {}
             Ok(Served::Restart) => {
                 // Give the answer a moment to leave before the daemon goes down.
@@ -118,7 +127,39 @@ pub fn serve<R: Read, W: Write + Send + 'static>(mut conn: Connection<R, W>) {
     if let Ok(t) = topics {
         let _ = t.join();
     }
+    if let Some(t) = frames {
+        let _ = t.join();
+    }
+    backend.connection_changed(false);
     let stats = conn.reader.stats();
     info!(%peer, packets_in = stats.packets_in, crc_errors = stats.decoder.crc_errors,
           "link client disconnected");
+}
+
+/// Starts the connection's frame sender (on its first `FrameSubscribe`).
+fn spawn_frame_sender<W: Write + Send + 'static>(
+    backend: &Arc<dyn LinkBackend>,
+    writer: &Arc<Mutex<FrameWriter<W>>>,
+    subs: &Arc<Subscriptions>,
+    peer: &str,
+) -> Option<std::thread::JoinHandle<()>> {
+    let name = peer.to_string();
+    let (backend, writer, subs) = (backend.clone(), writer.clone(), subs.clone());
+    let spawned = std::thread::Builder::new()
+        .name("dipnuc-link-frames".into())
+        .spawn(move || {
+            let done = || subs.closed.load(Ordering::Relaxed) || backend.stopping();
+            let open = || subs.open.load(Ordering::Relaxed);
+            if let Err(e) = send_frames(&subs.frames, &writer, &name, &done, &open) {
+                debug!(peer = %name, error = %e, "frame stream write failed; closing the link");
+                subs.closed.store(true, Ordering::Relaxed);
+            }
+        });
+    match spawned {
+        Ok(t) => Some(t),
+        Err(e) => {
+            warn!(%peer, error = %e, "cannot start the frame sender");
+            None
+        }
+    }
 }

@@ -4,13 +4,14 @@
 //!
 //! `session.rs` is the protocol of one connection (handshake, token gate in `auth.rs`, the
 //! link's own requests), `connection.rs` drives it over a byte stream, `topics.rs` sends the
-//! subscribed topics (`subscriptions.rs`), `transfers.rs` holds bulk objects, `tcp.rs` and
-//! `serial.rs` are the transports (`memory.rs` drives a session in-process), `backend.rs` the
-//! trait.
+//! subscribed topics (`subscriptions.rs`), `frame_sender.rs` the connection's frame stream,
+//! `transfers.rs` holds bulk objects, `tcp.rs` and `serial.rs` are the transports
+//! (`memory.rs` drives a session in-process), `backend.rs` the trait.
 
 pub mod auth;
 pub mod backend;
 pub mod connection;
+pub mod frame_sender;
 pub mod memory;
 pub mod serial;
 pub mod session;

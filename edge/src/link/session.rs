@@ -1,7 +1,8 @@
 //! [`Session`]: the protocol of one connection (TCP or serial). Until the peer's `Hello` is
 //! compatible and, where the transport asks for it, the token presented, it answers nothing
 //! but `Hello` and `Auth`. Then it answers the link's own requests (ping, bulk transfers,
-//! subscriptions) and hands every other request to the [`LinkBackend`].
+//! subscriptions, the frame stream, whose frames the backend supplies) and hands every other
+//! request to the [`LinkBackend`].
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -73,10 +74,12 @@ impl Session {
     }
 
     fn update_open(&self) {
-        self.subs.open.store(
-            self.auth.open() && self.compatible == Some(true),
-            Ordering::Relaxed,
-        );
+        let open = self.auth.open() && self.compatible == Some(true);
+        self.subs.open.store(open, Ordering::Relaxed);
+        if !open && self.subs.frames.used() {
+            // A gate closed again (wrong token, incompatible Hello) ends the frame stream too.
+            self.subs.frames.set(None);
+        }
     }
 
     /// Answers one request. `interim` sends `InProgress` answers for long operations.
@@ -211,6 +214,23 @@ impl Session {
                 logs,
             } => {
                 self.subs.choose(heartbeat, fit_progress, logs);
+                Response::Ack
+            }
+            Request::FrameSubscribe { kind, max_fps } => {
+                // This link's earlier stream goes first, so it does not count against the limit.
+                self.subs.frames.set(None);
+                match self.backend.open_frame_stream(kind, max_fps) {
+                    Ok((stream, opened)) => {
+                        info!(peer = %self.peer, stream = stream.id, ?kind,
+                              max_fps = stream.max_fps, "frame stream opened");
+                        self.subs.frames.set(Some(stream));
+                        Response::StreamOpened(opened)
+                    }
+                    Err(refused) => Response::Nack(refused),
+                }
+            }
+            Request::FrameUnsubscribe => {
+                self.subs.frames.set(None);
                 Response::Ack
             }
             other => {

@@ -1,10 +1,11 @@
 //! [`Subscriptions`]: which topics one connection asked for, shared between its request
-//! handling (which sets them) and its topic sender (which reads them).
+//! handling (which sets them) and its topic and frame senders (which read them).
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use protocol::LogLevel as WireLogLevel;
 
+use super::frame_sender::FrameSlot;
 use crate::events::LogLevel;
 
 /// What a connection has subscribed to.
@@ -22,6 +23,8 @@ pub struct Subscriptions {
     pub closed: AtomicBool,
     /// Topics may be sent (handshake and authentication done).
     pub open: AtomicBool,
+    /// The frame stream (`FrameSubscribe`), for the connection's frame sender.
+    pub frames: FrameSlot,
 }
 
 impl Subscriptions {

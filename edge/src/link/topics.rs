@@ -87,6 +87,7 @@ fn topic_for(ev: &DaemonEvent, subs: &Subscriptions) -> Option<Topic> {
             steps,
             duration_ms,
             detail,
+            ..
         } if subs.fit_progress.load(Ordering::Relaxed) => Some(Topic::FitDone(FitDone {
             fit_id: *fit_id,
             outcome: wire_outcome(*outcome),

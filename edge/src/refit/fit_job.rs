@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use engine::nuc::{Budget, FitOutcome, FrameSet, NucError, PatternEstimator};
+use engine::nuc::{Budget, FitOutcome, FrameSet, Method, NucError, PatternEstimator};
 use tracing::debug;
 
 use crate::events::{DaemonEvent, EventBus};
@@ -32,6 +32,8 @@ pub struct ProgressCell {
 pub struct Job {
     /// Its id.
     pub fit_id: u32,
+    /// The method it fits with.
+    pub method: Method,
     /// Why it runs.
     pub reason: String,
     /// Mean sensor temperature of its frames.

@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::nuc::{Budget, PatternEstimator};
+use engine::nuc::{Budget, Method, PatternEstimator};
 use formats::pattern::{PatternMeta, StoredPattern};
 use tracing::{debug, info, warn};
 
@@ -133,6 +133,9 @@ impl Worker {
             }
             let mut shutdown = false;
             while let Ok(cmd) = commands.try_recv() {
+                // Several commands can arrive in one pass: each is answered under the
+                // configuration in effect when it was sent.
+                self.follow_config();
                 match cmd {
                     Command::Request(req, reply) => {
                         let _ = reply.send(self.request(req));
@@ -225,8 +228,13 @@ impl Worker {
         let had = self.job.is_some() || self.pending.is_some();
         self.abort.store(true, Ordering::Relaxed);
         if let Some(p) = self.pending.take() {
+            let method = p
+                .req
+                .method
+                .unwrap_or_else(|| self.shared.config.load().fit.method);
             self.publish_done(
                 p.fit_id,
+                method,
                 FitEnd::Aborted,
                 0.0,
                 0,
@@ -346,6 +354,7 @@ impl Worker {
             Ok(handle) => {
                 self.job = Some(Job {
                     fit_id: p.fit_id,
+                    method: fit_cfg.method,
                     reason: p.reason,
                     temp: self.collector.mean_temp(),
                     duty: b.duty_cycle,
@@ -355,7 +364,8 @@ impl Worker {
             }
             Err(e) => {
                 warn!(fit_id = p.fit_id, error = %e, "cannot start the fit thread");
-                self.publish_done(p.fit_id, FitEnd::Failed, 0.0, 0, 0, e.to_string());
+                let method = fit_cfg.method;
+                self.publish_done(p.fit_id, method, FitEnd::Failed, 0.0, 0, 0, e.to_string());
                 self.last_auto = Some(now);
             }
         }
@@ -389,7 +399,8 @@ impl Worker {
                 }
                 Err(e) => {
                     warn!(fit_id, error = %e, "cannot build the fit estimator");
-                    self.publish_done(fit_id, FitEnd::Failed, 0.0, 0, 0, e.to_string());
+                    let method = fit.method;
+                    self.publish_done(fit_id, method, FitEnd::Failed, 0.0, 0, 0, e.to_string());
                     return None;
                 }
             }
@@ -411,6 +422,7 @@ impl Worker {
             warn!(fit_id = job.fit_id, "fit thread panicked");
             self.publish_done(
                 job.fit_id,
+                job.method,
                 FitEnd::Failed,
                 0.0,
                 0,
@@ -426,7 +438,16 @@ impl Worker {
             Ok(o) => o,
             Err(e) => {
                 warn!(fit_id = job.fit_id, error = %e, "fit failed");
-                self.publish_done(job.fit_id, FitEnd::Failed, 0.0, 0, wall_ms, e.to_string());
+                let method = job.method;
+                self.publish_done(
+                    job.fit_id,
+                    method,
+                    FitEnd::Failed,
+                    0.0,
+                    0,
+                    wall_ms,
+                    e.to_string(),
+                );
                 return;
             }
         };
@@ -439,6 +460,7 @@ impl Worker {
             );
             self.publish_done(
                 job.fit_id,
+                job.method,
                 FitEnd::Aborted,
                 out.loss,
                 out.steps,
@@ -467,6 +489,7 @@ impl Worker {
             Err(crate::pattern_cache::PatternError::WrongSize { .. }) => {
                 self.publish_done(
                     job.fit_id,
+                    job.method,
                     FitEnd::Failed,
                     out.loss,
                     out.steps,
@@ -502,6 +525,7 @@ impl Worker {
               duration_ms, reason = %job.reason, "fit done; pattern installed");
         self.publish_done(
             job.fit_id,
+            out.method,
             FitEnd::Completed,
             out.loss,
             out.steps,
@@ -510,9 +534,11 @@ impl Worker {
         );
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn publish_done(
         &mut self,
         fit_id: u32,
+        method: Method,
         outcome: FitEnd,
         loss: f32,
         steps: u32,
@@ -525,6 +551,7 @@ impl Worker {
         }
         self.shared.events.publish(DaemonEvent::FitDone {
             fit_id,
+            method,
             outcome,
             loss,
             steps,

@@ -76,7 +76,8 @@ struct Changed<'a> {
     persisted: bool,
 }
 
-fn applies(a: ConfigApply) -> &'static str {
+/// `live` or `restart`, as `--json` spells it.
+pub fn applies(a: ConfigApply) -> &'static str {
     match a {
         ConfigApply::Live => "live",
         ConfigApply::Restart => "restart",
@@ -84,7 +85,7 @@ fn applies(a: ConfigApply) -> &'static str {
 }
 
 /// `KEY = VALUE (applied now, saved)` and the like.
-fn describe_change(c: &ConfigChange) -> String {
+pub fn describe_change(c: &ConfigChange) -> String {
     let when = match c.apply {
         ConfigApply::Live => "applied now",
         ConfigApply::Restart => "applies after a restart (dipnuc reboot)",
@@ -98,7 +99,7 @@ fn describe_change(c: &ConfigChange) -> String {
 }
 
 /// A bare word that is not a TOML literal becomes a TOML string.
-fn as_toml_literal(value: &str) -> String {
+pub fn as_toml_literal(value: &str) -> String {
     let parses = format!("v = {value}").parse::<toml::Table>().is_ok();
     if parses {
         value.to_string()

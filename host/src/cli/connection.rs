@@ -70,6 +70,31 @@ impl ConnectionArgs {
         Ok(opts)
     }
 
+    /// The options a fleet's devices share: timeouts and the token from the command line,
+    /// the environment or the host config file (each device brings its own target, and may
+    /// bring its own token).
+    pub fn fleet_base(&self) -> anyhow::Result<ConnectOptions> {
+        if self.tcp.is_some() || self.port.is_some() {
+            anyhow::bail!("--fleet names the devices: drop --tcp/--port");
+        }
+        let path = host_config::default_path();
+        let file = match &path {
+            Some(p) => HostConfig::load(p)?,
+            None => HostConfig::default(),
+        };
+        if !(self.timeout.is_finite() && self.timeout > 0.0) {
+            anyhow::bail!(
+                "--timeout must be a positive number of seconds, got {}",
+                self.timeout
+            );
+        }
+        let t = Duration::from_secs_f64(self.timeout);
+        let mut opts = ConnectOptions::new(Target::Tcp(String::new())).with_timeouts(t, t);
+        opts.token = self.token.clone().or(file.token).filter(|t| !t.is_empty());
+        opts.config_file = path;
+        Ok(opts)
+    }
+
     /// Resolves and connects.
     pub fn connect(&self) -> anyhow::Result<Device> {
         let opts = self.resolve()?;

@@ -17,7 +17,8 @@ pub const INTERRUPTED: u8 = 130;
 /// The help text listing the codes.
 pub const HELP: &str = "Exit codes:
   0    success
-  1    the device refused the request or the operation failed on the device
+  1    the device refused the request or the operation failed on the device;
+       with --fleet: any device failed (see its row)
   2    usage error or local problem (arguments, files)
   3    the device could not be reached (no device, timeout, dropped link)
   4    the handshake was refused (protocol mismatch, bad or missing token)

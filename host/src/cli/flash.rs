@@ -22,7 +22,12 @@ use super::output;
 /// device verifies the signature, installs into the inactive slot and restarts into it; with
 /// --wait this command waits for it to come back and confirms the new image.
 ///
+/// With --fleet FILE the update is staged: the canary first, then --batch-size devices at a
+/// time; each is waited for, checked (new version, frames flowing) and confirmed, and the
+/// rollout halts after a stage in which a device failed or rolled back.
+///
 /// Examples:
+///   dipnuc --fleet site.toml flash dipnuc-edge-0.2.0.dnfw --batch-size 4
 ///   dipnuc keygen --out release
 ///   dipnuc flash target/aarch64-unknown-linux-gnu/release/dipnuc-edge --key release.key \
 ///       --image-version 0.2.0 --tcp 192.168.1.20:7700 --wait
@@ -47,9 +52,21 @@ pub struct FlashArgs {
     /// With --wait: seconds to wait for the device to come back.
     #[arg(long, value_name = "S", default_value_t = 120)]
     pub wait_limit: u64,
+    /// With --fleet: the device flashed first, alone (default: rollout.canary, else the
+    /// fleet's first device).
+    #[arg(long, value_name = "NAME")]
+    pub canary: Option<String>,
+    /// With --fleet: devices flashed at once after the canary (default: rollout.batch_size).
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// With --fleet: seconds a flashed device has to come back and deliver frames (default:
+    /// rollout.health_timeout_s).
+    #[arg(long, value_name = "S")]
+    pub health_timeout: Option<u64>,
 }
 
-pub fn run(a: FlashArgs, conn: &ConnectionArgs, json: bool) -> anyhow::Result<()> {
+/// The signed image to send: FIRMWARE as it is, or signed here with --key.
+pub fn prepare_image(a: &FlashArgs) -> anyhow::Result<(Vec<u8>, ImageInfo)> {
     let bytes =
         std::fs::read(&a.firmware).with_context(|| format!("reading {}", a.firmware.display()))?;
     let image = match &a.key {
@@ -70,6 +87,11 @@ pub fn run(a: FlashArgs, conn: &ConnectionArgs, json: bool) -> anyhow::Result<()
         None => bytes,
     };
     let info = ImageInfo::parse(&image).with_context(|| format!("{}", a.firmware.display()))?;
+    Ok((image, info))
+}
+
+pub fn run(a: FlashArgs, conn: &ConnectionArgs, json: bool) -> anyhow::Result<()> {
+    let (image, info) = prepare_image(&a)?;
     let mut dev = conn.connect()?;
     let bar = ProgressBar::with_draw_target(Some(image.len() as u64), ProgressDrawTarget::stderr());
     bar.set_style(

@@ -33,6 +33,32 @@ pub fn table(rows: &[(&str, String)]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A table with a header row and left-aligned columns.
+pub fn columns<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> anyhow::Result<()> {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == N {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    outln!("{}", line(header.to_vec()));
+    for row in rows {
+        outln!("{}", line(row.iter().map(String::as_str).collect()));
+    }
+    Ok(())
+}
+
 /// `Some(x)` as text, `None` as "-".
 pub fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())

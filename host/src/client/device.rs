@@ -186,7 +186,7 @@ impl Device {
         map_call(e, &self.opts, &self.target)
     }
 
-    fn unexpected(&self, request: &str, got: &Response) -> ClientError {
+    pub(super) fn unexpected(&self, request: &str, got: &Response) -> ClientError {
         CommsError::Protocol {
             target: self.target.clone(),
             detail: format!("unexpected reply to {request}: {}", got.name()),

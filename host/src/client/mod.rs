@@ -4,7 +4,7 @@
 //! ```text
 //!   ConnectOptions ──▶ Device::connect ──▶ link::open (TCP | serial)
 //!                                          └─ Hello ⇄ Hello (schema check) ─ Auth(token)
-//!   Device::{info, telemetry, config_*, calibrate_*, snapshot, pattern_*, flash, …}
+//!   Device::{info, telemetry, config_*, calibrate_*, snapshot, pattern_*, flash, frames_*, …}
 //!          └─ protocol::client::Client (ids, timeouts, retries, bulk pull/push)
 //! ```
 //!
@@ -24,6 +24,7 @@ mod error;
 mod fit;
 mod flash;
 mod link;
+mod record;
 mod target;
 
 pub use device::{CalibrateOptions, Device, Pixels, Snapshot, TimeSync, Topics};
@@ -31,4 +32,5 @@ pub use error::{ClientError, CommsError, HandshakeFailure, Result};
 pub use fit::{FitEnd, completed as fit_completed};
 pub use flash::{FlashEvent, ResumePolicy};
 pub use link::{Link, open as open_link};
+pub use record::{FrameAssembler, RecordedFrame, StreamCounts};
 pub use target::{ConnectOptions, DEFAULT_BAUD, Target};

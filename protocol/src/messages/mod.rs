@@ -10,6 +10,7 @@ pub mod hello;
 pub mod info;
 pub mod request;
 pub mod response;
+pub mod stream;
 pub mod system;
 pub mod telemetry;
 pub mod topic;
@@ -24,6 +25,7 @@ pub use fit::{FitDone, FitOutcome, FitProgress, FitState, FitStatus, FitSummary,
 pub use info::{Capabilities, DeviceInfo, Ident};
 pub use request::{Request, TOKEN_LEN};
 pub use response::Response;
+pub use stream::{FrameData, FrameHeader, FrameKind, StreamOpened};
 pub use system::{LogLevel, LogLine};
 pub use telemetry::Telemetry;
 pub use topic::Topic;

@@ -9,6 +9,7 @@ use super::bulk::{ChunkData, ObjectKind, ObjectMeta, SnapshotKind};
 use super::config::{ConfigKey, ConfigText};
 use super::fit::MethodName;
 use super::hello::Hello;
+use super::stream::FrameKind;
 use super::system::LogLevel;
 
 /// Capacity of the pre-shared token in `Auth`.
@@ -147,6 +148,17 @@ pub enum Request {
         /// `Log` lines.
         logs: bool,
     },
+    /// Stream frames of `kind` to this link as `FrameStart`/`FrameData` topics, at most
+    /// `max_fps` per second (replaces this link's earlier stream).
+    /// → `StreamOpened` or `Nack(InvalidValue | Busy)`.
+    FrameSubscribe {
+        /// Raw or corrected frames.
+        kind: FrameKind,
+        /// Highest rate wanted, frames per second (> 0; capped by `recording.max_fps`).
+        max_fps: f32,
+    },
+    /// Stop this link's frame stream. → `Ack` (also when none was open).
+    FrameUnsubscribe,
 }
 
 impl Request {
@@ -178,6 +190,8 @@ impl Request {
             Request::TimeSync { .. } => "time/sync",
             Request::LogSubscribe { .. } => "log/subscribe",
             Request::SubscribeTopics { .. } => "topics/subscribe",
+            Request::FrameSubscribe { .. } => "frames/subscribe",
+            Request::FrameUnsubscribe => "frames/unsubscribe",
         }
     }
 

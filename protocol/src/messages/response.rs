@@ -12,6 +12,7 @@ use super::firmware::FirmwareState;
 use super::fit::FitStatus;
 use super::hello::Hello;
 use super::info::DeviceInfo;
+use super::stream::StreamOpened;
 use super::telemetry::Telemetry;
 
 /// Capacity of [`Response::InProgress`]'s stage text.
@@ -111,6 +112,8 @@ pub enum Response {
     /// Answer to `ConfigSet`: the value now configured, whether it applies live or after a
     /// restart, and whether it was saved.
     ConfigChanged(ConfigChange),
+    /// Answer to `FrameSubscribe`: the frame stream is open.
+    StreamOpened(StreamOpened),
 }
 
 impl Response {
@@ -134,6 +137,7 @@ impl Response {
             Response::FirmwareState(_) => "firmware-state",
             Response::TimeSync { .. } => "time-sync",
             Response::ConfigChanged(_) => "config-changed",
+            Response::StreamOpened(_) => "stream-opened",
         }
     }
 

@@ -320,6 +320,44 @@ pub fn log_line() -> impl Strategy<Value = LogLine> {
     })
 }
 
+pub fn frame_kind() -> impl Strategy<Value = FrameKind> {
+    prop_oneof![Just(FrameKind::Raw), Just(FrameKind::Corrected)]
+}
+
+pub fn frame_header() -> impl Strategy<Value = FrameHeader> {
+    (
+        any::<(u32, u64, u64, u64)>(),
+        any::<(u64, u64)>(),
+        (
+            proptest::option::of(float()),
+            proptest::option::of(any::<u64>()),
+        ),
+        any::<(u16, u16, u32, u32)>(),
+    )
+        .prop_map(
+            |(
+                (stream_id, index, seq, offered),
+                (skipped_rate, skipped_busy),
+                (sensor_temp_c, pattern_id),
+                (width, height, len, crc32),
+            )| FrameHeader {
+                stream_id,
+                index,
+                seq,
+                offered,
+                skipped_rate,
+                skipped_busy,
+                unix_ms: seq.wrapping_mul(3),
+                sensor_temp_c,
+                pattern_id,
+                width,
+                height,
+                len,
+                crc32,
+            },
+        )
+}
+
 pub fn request() -> impl Strategy<Value = Request> {
     Union::new(vec![
         hello().prop_map(Request::Hello).boxed(),
@@ -398,6 +436,10 @@ pub fn request() -> impl Strategy<Value = Request> {
                 logs,
             })
             .boxed(),
+        (frame_kind(), float())
+            .prop_map(|(kind, max_fps)| Request::FrameSubscribe { kind, max_fps })
+            .boxed(),
+        Just(Request::FrameUnsubscribe).boxed(),
     ])
 }
 
@@ -471,6 +513,18 @@ pub fn response() -> impl Strategy<Value = Response> {
                 device_monotonic_ms,
             })
             .boxed(),
+        (any::<(u32, u16, u16, u8)>(), frame_kind(), float())
+            .prop_map(|((stream_id, width, height, bit_depth), kind, max_fps)| {
+                Response::StreamOpened(StreamOpened {
+                    stream_id,
+                    kind,
+                    width,
+                    height,
+                    bit_depth,
+                    max_fps,
+                })
+            })
+            .boxed(),
     ])
 }
 
@@ -480,6 +534,15 @@ pub fn topic() -> impl Strategy<Value = Topic> {
         fit_progress().prop_map(Topic::FitProgress),
         fit_done().prop_map(Topic::FitDone),
         log_line().prop_map(Topic::Log),
+        frame_header().prop_map(Topic::FrameStart),
+        (any::<(u32, u64, u32)>(), hbytes::<BULK_CHUNK>()).prop_map(
+            |((stream_id, index, offset), data)| Topic::FrameData(FrameData {
+                stream_id,
+                index,
+                offset,
+                data,
+            })
+        ),
     ]
 }
 
@@ -670,6 +733,15 @@ pub fn samples() -> std::vec::Vec<(&'static str, Packet)> {
                 logs: false,
             },
         ),
+        req(
+            "request.frame_subscribe",
+            26,
+            Request::FrameSubscribe {
+                kind: FrameKind::Raw,
+                max_fps: 9.0,
+            },
+        ),
+        req("request.frame_unsubscribe", 27, Request::FrameUnsubscribe),
         resp("response.hello", 1, Response::Hello(sample_hello())),
         resp("response.ack", 2, Response::Ack),
         resp("response.pong", 3, Response::Pong),
@@ -754,7 +826,7 @@ pub fn samples() -> std::vec::Vec<(&'static str, Packet)> {
             Response::BulkChunk {
                 transfer_id: 77,
                 offset: 8192,
-                data: chunk,
+                data: chunk.clone(),
             },
         ),
         resp(
@@ -802,6 +874,18 @@ pub fn samples() -> std::vec::Vec<(&'static str, Packet)> {
                 persisted: true,
             }),
         ),
+        resp(
+            "response.stream_opened",
+            26,
+            Response::StreamOpened(StreamOpened {
+                stream_id: 5,
+                kind: FrameKind::Raw,
+                width: 160,
+                height: 120,
+                bit_depth: 14,
+                max_fps: 9.0,
+            }),
+        ),
         (
             "topic.heartbeat",
             Packet::Topic(Topic::Heartbeat(sample_telemetry())),
@@ -835,6 +919,33 @@ pub fn samples() -> std::vec::Vec<(&'static str, Packet)> {
                 level: LogLevel::Warn,
                 target: s("edge::capture"),
                 message: s("frame 1234 truncated (9600 of 38400 bytes), skipped"),
+            })),
+        ),
+        (
+            "topic.frame_start",
+            Packet::Topic(Topic::FrameStart(FrameHeader {
+                stream_id: 5,
+                index: 41,
+                seq: 1234,
+                offered: 125,
+                skipped_rate: 80,
+                skipped_busy: 3,
+                unix_ms: 1_764_000_000_250,
+                sensor_temp_c: Some(31.5),
+                pattern_id: Some(1_764_000_000_000),
+                width: 160,
+                height: 120,
+                len: 38_400,
+                crc32: 0x1234_5678,
+            })),
+        ),
+        (
+            "topic.frame_data",
+            Packet::Topic(Topic::FrameData(FrameData {
+                stream_id: 5,
+                index: 41,
+                offset: 8192,
+                data: chunk,
             })),
         ),
     ]
