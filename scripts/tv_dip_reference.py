@@ -246,6 +246,20 @@ def golden(torch, nn, np):
                       "out_sum_after_adam": out2.sum().item(), "grad_norms": grads}, indent=1))
 
 
+def ensure_safetensors():
+    """The frames and patterns travel as safetensors: installs the package into the venv the
+    first time (the dip bench's venv holds only torch and numpy)."""
+    try:
+        import safetensors.numpy  # noqa: F401
+    except ImportError:
+        import subprocess
+        print("installing safetensors from PyPI into the venv (once)", file=sys.stderr)
+        pip = subprocess.run([sys.executable, "-m", "pip", "install", "--progress-bar", "off", "safetensors"],
+                             stdout=sys.stderr)
+        if pip.returncode != 0:
+            sys.exit(f"pip install safetensors failed with status {pip.returncode}")
+
+
 def main():
     if "--golden" in sys.argv:
         ensure_torch(os.path.join(HERE, "..", "target", "torch-venv"))
@@ -279,6 +293,7 @@ def main():
     ap.add_argument("--venv", default=os.path.join(HERE, "..", "target", "torch-venv"))
     args = ap.parse_args()
     ensure_torch(os.path.abspath(args.venv))
+    ensure_safetensors()
     import numpy as np
     import torch
     from torch import nn
