@@ -222,7 +222,7 @@ fn target_dir() -> Option<PathBuf> {
 }
 
 fn torch_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/torch_dip_bench.py")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/torch_dip_bench.py")
 }
 
 /// The python that runs the script: the venv's once it exists, else the system's (the script

@@ -371,3 +371,49 @@ fn bad_input_is_a_typed_error() {
         assert!(e.err().unwrap().to_string().contains("cuda"));
     }
 }
+
+/// `frames_per_step = 0`: each step's loss is the mean of the loss over every training frame
+/// (the gradient of the whole multi-frame objective), and snapshot 0 is the network before its
+/// first step. The step-1 loss of a TV_1 fit must equal 1e-2 · mean_i TV_1(frame_i − pattern_0)
+/// / span, computed here from the snapshot.
+#[test]
+fn frames_per_step_zero_averages_the_loss_over_all_frames() {
+    use engine::nuc::TvDipEstimator;
+    use engine::nuc::tv::tv_k;
+    let (_, _, set) = synthetic(4, 11);
+    let text = "preset = \"paper\"\nsteps = 1\nschedule = \"fpn\"\nreg_noise_std = 0.0\n\
+                seed = 3\nframes_per_step = 0\n[net]\nlevels = 2\nchannels_down = 4\n\
+                channels_up = 4\nchannels_skip = 2\ninput_depth = 3\n";
+    let cfg = FitConfig::from_toml_str(text).unwrap();
+    let mut losses = Vec::new();
+    let (_, snaps) = TvDipEstimator::new(cfg)
+        .unwrap()
+        .estimate_with_snapshots(&set, &Budget::default(), &[0, 1], &mut |p| {
+            losses.push(p.loss);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(snaps.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1]);
+    let (lo, hi) = set.range();
+    let p0 = &snaps[0].1;
+    let want = set
+        .frames()
+        .iter()
+        .map(|f| {
+            let r = p0.apply(W, H, f).unwrap();
+            1e-2 * tv_k(&r, W, H, 1) / f64::from(hi - lo)
+        })
+        .sum::<f64>()
+        / set.len() as f64;
+    let got = f64::from(*losses.last().unwrap());
+    assert!(
+        (got - want).abs() <= 1e-4 * want,
+        "step loss {got}, mean over the frames {want}"
+    );
+    // One frame per step would see one frame's loss, not the mean: they differ on this set.
+    let one = {
+        let r = p0.apply(W, H, &set.frames()[0]).unwrap();
+        1e-2 * tv_k(&r, W, H, 1) / f64::from(hi - lo)
+    };
+    assert!((one - want).abs() > 1e-3 * want);
+}

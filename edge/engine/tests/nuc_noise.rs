@@ -11,7 +11,7 @@ use engine::imageio::load_gray;
 use engine::nuc::noise::{lpn_pattern, noisy_u8};
 
 fn data() -> Option<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/dip4ir/data");
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/dip4ir/data");
     if d.join("human/images_clean").is_dir() {
         Some(d)
     } else {

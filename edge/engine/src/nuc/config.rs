@@ -93,6 +93,12 @@ pub struct FitConfig {
     pub min_shared_pattern: f32,
     /// At most this many frames (evenly spread) are used for a TV-DIP fit.
     pub max_frames: usize,
+    /// Training frames in each step's loss (their mean): 1 = one random frame per step (the
+    /// reference), 0 = every frame. More frames give the gradient of the whole multi-frame
+    /// objective instead of one frame's; the network's forward and backward pass cost the
+    /// same, only the loss is evaluated per frame.
+    #[serde(default = "one_usize")]
+    pub frames_per_step: usize,
     pub refine: RefineConfig,
     pub cptv: CpTvConfig,
     pub colmean: ColMeanConfig,
@@ -131,6 +137,7 @@ impl FitConfig {
             init_from_cptv: false,
             min_shared_pattern: 0.0,
             max_frames: 200,
+            frames_per_step: 1,
             refine: RefineConfig {
                 steps: 50,
                 lr: 1e-4,
@@ -321,6 +328,10 @@ fn non_negative(x: f32) -> bool {
 
 fn one() -> f32 {
     1.0
+}
+
+fn one_usize() -> usize {
+    1
 }
 
 /// Recursively overrides `base` with `user`.

@@ -110,6 +110,16 @@ impl TvDipEstimator {
         })
     }
 
+    /// The training frames of one step: one at random (the reference), `frames_per_step`
+    /// distinct ones, or all of them (0).
+    fn pick_targets(&mut self, n: usize) -> Vec<usize> {
+        match self.cfg.frames_per_step {
+            1 => vec![self.rng.gen_range(0..n)],
+            m if m == 0 || m >= n => (0..n).collect(),
+            m => rand::seq::index::sample(&mut self.rng, n, m).into_vec(),
+        }
+    }
+
     /// z + N(0, σ²) (σ = `reg_noise_std`).
     fn perturbed_z(&mut self, z: &Tensor) -> Result<Tensor, NucError> {
         let s = self.cfg.reg_noise_std;
@@ -177,17 +187,21 @@ struct TrainRun {
     loss: f32,
     steps: u32,
     aborted: bool,
+    /// The network output (fitting resolution, normalised units) after each requested step.
+    snapshots: Vec<(u32, Vec<f32>)>,
 }
 
 impl TvDipEstimator {
     /// Adam on `state`'s network over `targets` (one random target per step) until `plan` or
-    /// `budget` ends. A failed step is an error: the weights are then unusable.
+    /// `budget` ends, keeping the network output after each step listed in `snapshots` (0 =
+    /// before the first). A failed step is an error: the weights are then unusable.
     fn train(
         &mut self,
         state: &NetState,
         targets: &[Arc<Vec<f32>>],
         plan: &Plan,
         budget: &Budget,
+        snapshots: &[u32],
         progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
     ) -> Result<TrainRun, NucError> {
         let (fw, fh) = (state.fit_w, state.fit_h);
@@ -206,13 +220,33 @@ impl TvDipEstimator {
             },
         )?;
         let mut recent = Vec::with_capacity(16);
+        let mut kept = Vec::new();
+        if snapshots.contains(&0) {
+            kept.push((0, self.net_output(state)?));
+        }
         let mut step = 0u32;
         while clock.may_start(step) {
-            let i = self.rng.gen_range(0..targets.len());
+            let picked = self.pick_targets(targets.len());
             let terms = schedule.terms(step, &mut self.rng);
             let input = self.perturbed_z(&state.z)?;
             let out = state.net.forward(&input, fh, fw)?;
-            let mut loss = TvLoss::new(targets[i].clone(), fw, fh, terms.tv).loss(&out)?;
+            let mut loss = match picked.as_slice() {
+                [i] => TvLoss::new(targets[*i].clone(), fw, fh, terms.tv).loss(&out)?,
+                many => {
+                    // The mean over the frames, so the loss keeps the one-frame scale.
+                    let mut sum: Option<Tensor> = None;
+                    for &i in many {
+                        let l =
+                            TvLoss::new(targets[i].clone(), fw, fh, terms.tv.clone()).loss(&out)?;
+                        sum = Some(match sum {
+                            None => l,
+                            Some(s) => (s + l)?,
+                        });
+                    }
+                    let sum = sum.ok_or(NucError::EmptyFrameSet)?;
+                    (sum / many.len() as f64)?
+                }
+            };
             if terms.out_sq != 0.0 {
                 loss = (loss + (out.sqr()?.mean_all()? * f64::from(terms.out_sq))?)?;
             }
@@ -223,6 +257,9 @@ impl TvDipEstimator {
             }
             recent.push(l);
             step += 1;
+            if snapshots.contains(&step) {
+                kept.push((step, self.net_output(state)?));
+            }
             if !clock.finish(Method::TvDip, step, l, progress) {
                 break;
             }
@@ -236,6 +273,7 @@ impl TvDipEstimator {
             loss,
             steps: step,
             aborted: clock.aborted(),
+            snapshots: kept,
         })
     }
 
@@ -270,27 +308,32 @@ fn shared_amplitude(a: &[f32], b: &[f32]) -> (f32, f32) {
     ((sab / n).max(0.0).sqrt() as f32, corr as f32)
 }
 
-impl PatternEstimator for TvDipEstimator {
-    fn method(&self) -> Method {
-        Method::TvDip
-    }
-
-    fn estimate(
+impl TvDipEstimator {
+    /// [`PatternEstimator::estimate`], also returning the pattern as it stood after each step
+    /// of the main network fit listed in `snapshots` (0 = before its first step; steps the fit
+    /// did not reach are left out). Each snapshot costs one forward pass; the parity and
+    /// quality benches score them.
+    pub fn estimate_with_snapshots(
         &mut self,
         frames: &FrameSet,
         budget: &Budget,
+        snapshots: &[u32],
         progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
-    ) -> Result<FitOutcome, NucError> {
-        self.estimate_staged(frames, budget, &mut |_| {}, progress)
+    ) -> Result<(FitOutcome, Vec<(u32, Pattern)>), NucError> {
+        self.fit(frames, budget, snapshots, &mut |_| {}, progress)
     }
 
-    fn estimate_staged(
+    /// The fit behind [`PatternEstimator::estimate_staged`] and
+    /// [`TvDipEstimator::estimate_with_snapshots`]: `interim` gets the CP-TV start when
+    /// there is one, before the network fit.
+    fn fit(
         &mut self,
         frames: &FrameSet,
         budget: &Budget,
+        snapshots: &[u32],
         interim: &mut dyn FnMut(&Pattern),
         progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
-    ) -> Result<FitOutcome, NucError> {
+    ) -> Result<(FitOutcome, Vec<(u32, Pattern)>), NucError> {
         let start = std::time::Instant::now();
         let set = frames.subsample(self.cfg.max_frames);
         let (w, h) = (set.width(), set.height());
@@ -317,11 +360,12 @@ impl PatternEstimator for TvDipEstimator {
                 progress,
             )?;
             if out.aborted {
-                return Ok(FitOutcome {
+                let out = FitOutcome {
                     duration: start.elapsed(),
                     method: Method::TvDip,
                     ..out
-                });
+                };
+                return Ok((out, Vec::new()));
             }
             interim(&out.pattern);
             Some(out.pattern)
@@ -388,7 +432,7 @@ impl PatternEstimator for TvDipEstimator {
             }
         };
         let shift = offset_progress(0);
-        let run = self.train(&state, &targets, &plan, &share(fits), &mut |p| {
+        let mut run = self.train(&state, &targets, &plan, &share(fits), snapshots, &mut |p| {
             progress(&shift(p))
         })?;
         let mut steps = run.steps;
@@ -403,7 +447,7 @@ impl PatternEstimator for TvDipEstimator {
             for (i, part) in [&targets[..half], &targets[half..]].into_iter().enumerate() {
                 let fresh = self.cold_state(w, h, state.lo, state.span)?;
                 let shift = offset_progress((i as u32 + 1) * planned);
-                let r = self.train(&fresh, part, &plan, &share(fits), &mut |p| {
+                let r = self.train(&fresh, part, &plan, &share(fits), &[], &mut |p| {
                     progress(&shift(p))
                 })?;
                 steps += r.steps;
@@ -434,32 +478,63 @@ impl PatternEstimator for TvDipEstimator {
             }
         }
 
-        let pattern = match (use_net, base) {
-            (false, Some(b)) => b,
-            (_, base) => {
-                let out = self.net_output(&state)?;
-                let mut data: Vec<f32> = upscale_bilinear(&out, fw, fh, w, h)?
-                    .into_iter()
-                    .map(|v| v * state.span)
-                    .collect();
-                if let Some(b) = &base {
-                    data.iter_mut().zip(b.data()).for_each(|(d, b)| *d += b);
-                }
-                Pattern::new(w, h, data)?
+        // The pattern in raw units from a network output at the fitting resolution.
+        let to_pattern = |out: &[f32]| -> Result<Pattern, NucError> {
+            let mut data: Vec<f32> = upscale_bilinear(out, fw, fh, w, h)?
+                .into_iter()
+                .map(|v| v * state.span)
+                .collect();
+            if let Some(b) = &base {
+                data.iter_mut().zip(b.data()).for_each(|(d, b)| *d += b);
             }
+            Pattern::new(w, h, data)
+        };
+        let snaps = std::mem::take(&mut run.snapshots)
+            .into_iter()
+            .map(|(s, out)| Ok((s, to_pattern(&out)?)))
+            .collect::<Result<Vec<_>, NucError>>()?;
+        let pattern = match (use_net, &base) {
+            (false, Some(b)) => b.clone(),
+            _ => to_pattern(&self.net_output(&state)?)?,
         };
         // A rejected network is not worth warm-starting: the next call fits and checks anew.
         if use_net && (run.steps > 0 || warm) {
             self.state = Some(state);
         }
-        Ok(FitOutcome {
+        let out = FitOutcome {
             pattern,
             loss: run.loss,
             steps,
             duration: start.elapsed(),
             aborted,
             method: Method::TvDip,
-        })
+        };
+        Ok((out, snaps))
+    }
+}
+
+impl PatternEstimator for TvDipEstimator {
+    fn method(&self) -> Method {
+        Method::TvDip
+    }
+
+    fn estimate(
+        &mut self,
+        frames: &FrameSet,
+        budget: &Budget,
+        progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
+    ) -> Result<FitOutcome, NucError> {
+        self.estimate_staged(frames, budget, &mut |_| {}, progress)
+    }
+
+    fn estimate_staged(
+        &mut self,
+        frames: &FrameSet,
+        budget: &Budget,
+        interim: &mut dyn FnMut(&Pattern),
+        progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
+    ) -> Result<FitOutcome, NucError> {
+        Ok(self.fit(frames, budget, &[], interim, progress)?.0)
     }
 
     fn save_state(&self, path: &Path) -> Result<bool, NucError> {
