@@ -2,8 +2,8 @@
 //! through [`FaultProxy`] (corruption, loss, duplication, delays, cuts mid-transfer). Each
 //! transfer either completes with a verified checksum — after reconnecting when the link was
 //! cut — or fails with a typed error; a pushed pattern is applied whole or not at all; the
-//! daemon keeps capturing throughout, dropping no more frames than over an unloaded stretch
-//! of the same length.
+//! daemon keeps capturing throughout, dropping no more frames than a second, unloaded daemon
+//! with the same camera over the same stretch.
 
 use std::time::Duration;
 
@@ -14,7 +14,8 @@ use host::client::{ClientError, Device};
 use protocol::SnapshotKind;
 
 use crate::util::{
-    CaptureCount, assert_link_drops_no_worse, connect, report, serial_guard, start, workdir,
+    CaptureCount, Control, assert_link_drops_no_worse, connect, report, serial_guard, start,
+    workdir,
 };
 
 const SEED: u64 = 0xD1_9C_0F_FA_17;
@@ -57,6 +58,7 @@ fn transfers_complete_verified_or_fail_clearly_under_link_faults() {
     let dir = workdir();
     let setup = EdgeSetup::for_board(&board, dir.path());
     let _edge = start(&setup);
+    let mut control = Control::beside(&board, &setup);
     let mut direct = connect(&setup);
     let (w, h) = (setup.config.camera.width, setup.config.camera.height);
     let n = (w * h) as usize;
@@ -96,7 +98,7 @@ fn transfers_complete_verified_or_fail_clearly_under_link_faults() {
     let mut mon = connect(&setup);
     let (mut completed, mut failed, mut reconnects) = (0u64, 0u64, 0u64);
     let mut applied = first.clone();
-    let loaded = CaptureCount::during(&mut mon, || {
+    let (loaded, baseline) = CaptureCount::with_baseline(&mut mon, control.as_mut(), || {
         let t_start = direct.telemetry().unwrap();
         for round in 0..12u32 {
             let kind = round % 4;
@@ -149,7 +151,6 @@ fn transfers_complete_verified_or_fail_clearly_under_link_faults() {
             assert!(t.frames_total > t_start.frames_total || round == 0);
         }
     });
-    let baseline = CaptureCount::idle(&mut mon, loaded.elapsed);
     let c = proxy.counts();
     println!("fault proxy: {c}");
     report(

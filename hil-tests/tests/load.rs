@@ -1,7 +1,7 @@
 //! Load: several TCP clients poll telemetry and pull snapshots while the camera runs at its
 //! full rate. The link must not cost frames: the frames dropped under load are compared with
-//! those the same daemon drops, unloaded, over a stretch of the same length right after
-//! (what the busy machine costs shows in both). Memory must stay bounded (VmRSS before and
+//! those a second, unloaded daemon with the same camera drops over the same stretch (what the
+//! busy machine costs shows in both; on a rig, the same daemon unloaded right after). Memory must stay bounded (VmRSS before and
 //! after).
 
 use std::sync::Arc;
@@ -14,8 +14,8 @@ use host::client::Device;
 use protocol::SnapshotKind;
 
 use crate::util::{
-    CaptureCount, assert_link_drops_no_worse, connect, report, serial_guard, start, wait_until,
-    workdir,
+    CaptureCount, Control, assert_link_drops_no_worse, connect, report, serial_guard, start,
+    wait_until, workdir,
 };
 
 /// Snapshots each client pulls at least.
@@ -40,6 +40,7 @@ fn many_clients_polling_do_not_drop_frames() {
         setup.config.camera.fps = 60.0;
     }
     let edge = start(&setup);
+    let mut control = Control::beside(&board, &setup);
     let mut mon = connect(&setup);
     // Warm up: buffers and thread stacks reach their working size.
     for _ in 0..3 {
@@ -54,7 +55,7 @@ fn many_clients_polling_do_not_drop_frames() {
     let clients = 4u64;
     let stop = Arc::new(AtomicBool::new(false));
     let mut watch = connect(&setup);
-    let loaded = CaptureCount::during(&mut mon, || {
+    let (loaded, baseline) = CaptureCount::with_baseline(&mut mon, control.as_mut(), || {
         let start = watch.telemetry().expect("telemetry").frames_total;
         let mut threads = Vec::new();
         for i in 0..clients {
@@ -94,7 +95,6 @@ fn many_clients_polling_do_not_drop_frames() {
             t.join().expect("client thread");
         }
     });
-    let baseline = CaptureCount::idle(&mut mon, loaded.elapsed);
     let rss_after = edge.vm_rss_kib().expect("VmRSS");
     report(
         "load",

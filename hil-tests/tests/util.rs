@@ -133,10 +133,69 @@ impl CaptureCount {
     pub fn idle(dev: &mut Device, length: Duration) -> CaptureCount {
         CaptureCount::during(dev, || std::thread::sleep(length))
     }
+
+    /// Counts on `dev` while `work` runs, and the baseline for it: on the [`Control`] daemon
+    /// over the very same stretch where there is one (the machine's load then costs both
+    /// alike), else on `dev` unloaded over a stretch of the same length right after.
+    pub fn with_baseline(
+        dev: &mut Device,
+        control: Option<&mut Control>,
+        work: impl FnOnce(),
+    ) -> (CaptureCount, CaptureCount) {
+        match control {
+            Some(c) => {
+                let c0 = c.dev.telemetry().expect("control telemetry");
+                let loaded = CaptureCount::during(dev, work);
+                let c1 = c.dev.telemetry().expect("control telemetry");
+                let baseline = CaptureCount {
+                    frames: c1.frames_total - c0.frames_total,
+                    dropped: c1.frames_dropped - c0.frames_dropped,
+                    elapsed: loaded.elapsed,
+                };
+                (loaded, baseline)
+            }
+            None => {
+                let loaded = CaptureCount::during(dev, work);
+                let baseline = CaptureCount::idle(dev, loaded.elapsed);
+                (loaded, baseline)
+            }
+        }
+    }
+}
+
+/// A second simulated daemon with the same camera, running beside the one under test with
+/// nothing on its link: the baseline of a real-time check taken at the same time, so a
+/// burst of load from the rest of the machine (a build restarting, another test binary)
+/// shows in both counts, and only what the link costs shows in the difference. A rig has one
+/// camera, so there it is `None` and the baseline is taken after the load instead.
+pub struct Control {
+    dev: Device,
+    _edge: EdgeProcess,
+    _dir: tempfile::TempDir,
+}
+
+impl Control {
+    /// Starts the control beside `setup` (simulated board only).
+    pub fn beside(board: &hil_tests::Board, setup: &EdgeSetup) -> Option<Control> {
+        if !matches!(board, hil_tests::Board::Sim) {
+            return None;
+        }
+        let dir = workdir();
+        let mut twin = EdgeSetup::sim(dir.path());
+        twin.config.camera = setup.config.camera.clone();
+        twin.config.device.id = "hil-control".into();
+        let edge = start(&twin);
+        let dev = connect(&twin);
+        Some(Control {
+            dev,
+            _edge: edge,
+            _dir: dir,
+        })
+    }
 }
 
 /// Frames the link may be blamed for are those dropped beyond the unloaded baseline of the
-/// same length: a busy machine (other builds, this test's own clients) stalls the capture
+/// same stretch (see [`CaptureCount::with_baseline`]): a busy machine (other builds, this test's own clients) stalls the capture
 /// thread now and then in either stretch. The allowance is for that share varying between the
 /// two stretches: a driver queue's worth of frames, or 1 % of the frames, whichever is more.
 /// A link that blocks or starves capture costs frames on most requests, far beyond it.
