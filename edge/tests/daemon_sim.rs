@@ -72,10 +72,12 @@ store = "{}"
         }
     }
     let pattern = core.pattern().expect("pattern installed");
-    // Frames captured after the swap are corrected with it: wait for a few of them.
+    // A new pattern is blended in over `correction.blend_frames` frames: wait until frames
+    // are corrected with all of it.
     let swapped_at = core.latest_frame().unwrap().raw.seq;
+    let blended = u64::from(core.config().correction.blend_frames) + 3;
     let start = Instant::now();
-    while core.latest_frame().unwrap().raw.seq < swapped_at + 3 {
+    while core.latest_frame().unwrap().raw.seq < swapped_at + blended {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "no frames after the fit"
