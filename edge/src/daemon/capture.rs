@@ -189,7 +189,10 @@ pub fn run(
             Ordering::Relaxed,
         );
         s.frame_latency.observe(latency.as_secs_f64());
-        s.frames_total.fetch_add(1, Ordering::Relaxed);
+        // Streaming before counted (Release, read with Acquire by telemetry): a reader that
+        // sees the frame counted sees the camera streaming too.
+        s.frame_arrived();
+        s.frames_total.fetch_add(1, Ordering::Release);
         s.sensor_temp_c.set(frame.sensor_temp_c);
         fps_window.1 += 1;
         let el = fps_window.0.elapsed();
@@ -213,7 +216,6 @@ pub fn run(
         // Frame streams (recordings): queued or counted as skipped, never waited for.
         core.frames
             .offer(&frame, &corrected, pattern.as_ref().map(|p| p.meta.unix_ms));
-        s.frame_arrived();
 
         // Outputs.
         if cfg.outputs.loopback != loopback_path {

@@ -220,7 +220,8 @@ impl DaemonCore {
         });
         TelemetrySnapshot {
             fps: s.fps.get().unwrap_or(0.0),
-            frames_total: s.frames_total.load(Ordering::Relaxed),
+            // Acquire, first: the camera state read below is at least as new as this count.
+            frames_total: s.frames_total.load(Ordering::Acquire),
             frames_dropped: s.frames_dropped.load(Ordering::Relaxed),
             frame_latency_us: s.latency_us.load(Ordering::Relaxed),
             pattern_age_s,
