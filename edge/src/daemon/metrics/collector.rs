@@ -132,11 +132,10 @@ impl Collector for DaemonCollector {
             None,
             Some(f64::from(t.fps)),
         )?;
-        let last_frame_age = core
-            .latest_frame()
-            .map(|f| f.raw.timestamp.elapsed().as_secs_f64());
-        let present =
-            last_frame_age.is_some_and(|age| age < f64::from(cfg.watchdog.capture_timeout_s));
+        // The capture loop's own account (as telemetry and the heartbeat give it): absent from
+        // a loss or a stall until the next frame.
+        let last_frame_age = core.stats.since_last_frame().map(|d| d.as_secs_f64());
+        let present = core.stats.camera() == crate::stats::CameraState::Streaming;
         gauge(
             &mut enc,
             "camera_present",
