@@ -123,6 +123,21 @@ fn golden_inputs() -> (Tensor, Arc<Vec<f32>>) {
     )
 }
 
+/// Adam as the reference script builds it: `torch.optim.Adam(lr=1e-3)` with PyTorch's defaults.
+fn torch_adam(net: &SkipNet) -> Adam {
+    Adam::new(
+        net.params().all_vars(),
+        ParamsAdamW {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+    )
+    .unwrap()
+}
+
 fn close(what: &str, got: f64, want: f64, rel: f64) {
     assert!(
         (got - want).abs() <= rel * want.abs().max(1e-12),
@@ -164,17 +179,7 @@ fn skip_net_matches_pytorch_loss_gradients_and_adam_step() {
             None => assert!(norm < 1e-4, "gradient of {name} should vanish, got {norm}"),
         }
     }
-    let mut opt = Adam::new(
-        net.params().all_vars(),
-        ParamsAdamW {
-            lr: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
-    )
-    .unwrap();
+    let mut opt = torch_adam(&net);
     opt.step(&grads).unwrap();
     let out2 = net.forward(&z, H, W).unwrap();
     close(
@@ -300,17 +305,7 @@ fn estimator_is_the_reference_loop() {
         .iter()
         .map(|f| Arc::new(f.iter().map(|v| (v - lo) / span).collect()))
         .collect();
-    let mut opt = Adam::new(
-        net.params().all_vars(),
-        ParamsAdamW {
-            lr: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
-    )
-    .unwrap();
+    let mut opt = torch_adam(&net);
     let schedule = StepSchedule::new(ScheduleKind::Spn, steps, true, 1.0);
     for step in 0..steps {
         let i = rng.gen_range(0..n);
