@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::NucError;
 use super::net::SkipConfig;
 use super::schedule::ScheduleKind;
+use super::tv::{Penalty, TvPenalty};
 
 /// Adam hyper-parameters (PyTorch defaults unless changed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +76,13 @@ pub struct FitConfig {
     /// 256×320 and more; smaller sensors may want a proportionally smaller k).
     #[serde(default = "one")]
     pub k_scale: f32,
+    /// What the TV loss charges per difference: `l1` (the reference) or `cauchy` (see
+    /// [`TvPenalty`]: keeps scene structure that many frames share out of the pattern).
+    #[serde(default)]
+    pub tv_penalty: TvPenalty,
+    /// Scale `s` of the `cauchy` penalty, as a fraction of the frames' range.
+    #[serde(default = "default_tv_scale")]
+    pub tv_scale: f32,
     /// Fit the network on frames reduced by this factor (area average) and upsample its pattern
     /// bilinearly; 1 = full resolution (reference). Only low-frequency noise survives the
     /// reduction, so use it together with `init_from_cptv`.
@@ -133,6 +141,8 @@ impl FitConfig {
             reg_noise_std: 3e-5,
             z_scale: 0.1,
             k_scale: 1.0,
+            tv_penalty: TvPenalty::L1,
+            tv_scale: default_tv_scale(),
             downscale: 1,
             init_from_cptv: false,
             min_shared_pattern: 0.0,
@@ -155,13 +165,14 @@ impl FitConfig {
 
     /// Best quality per CPU second found so far (see the quality bench): CP-TV removes the
     /// high-frequency FPN at full resolution; a small network (3 levels, 16 channels, flat
-    /// initial output) fitted at 1/8 resolution with the compressed LPN schedule takes the
-    /// low-frequency residue. Measured on `human` (quality bench, 2 cores): 1/8 beat 1/4 and
-    /// 1/16; lr 5e-3 helped LPN sets by ~0.5 dB but cost ~5 dB on FPN-only sets; 120 steps
-    /// average as well as ~200. On FPN-only sets the network learns static scene shading and
-    /// costs 1–4 dB, so the split-half check drops it there: the shared part of the two half
-    /// fits measured 1.6–2.4 % of the frame range on the four FPN sets and 2.6–9.2 % on the
-    /// eight LPN and combined sets (threshold 2.5 %; the margin is narrow).
+    /// initial output) fitted at 1/16 resolution with the compressed LPN schedule takes the
+    /// low-frequency residue, under the Cauchy TV penalty (scale 0.005 of the range).
+    /// Measured on `human` (quality bench, 2 cores, 16 frames spread over the set): the Cauchy
+    /// penalty against L1 took lpn_l2 from 29.6 to 32.9 dB and combined_f10_l2 from 24.0 to
+    /// 24.8 at 240 steps and 1/8; 1/16 and 960 steps then gave 34.8 and 26.5. With L1 the
+    /// network took static scene shading on FPN-only sets and a split-half check had to drop
+    /// it there; with the Cauchy penalty it gains on them too, so no check runs (its two extra
+    /// fits would cost two thirds of the steps).
     pub fn fast() -> Self {
         FitConfig {
             net: SkipConfig {
@@ -172,12 +183,14 @@ impl FitConfig {
                 input_depth: 8,
                 zero_init_output: true,
             },
-            steps: 120,
+            steps: 960,
             schedule: ScheduleKind::Lpn,
             compress_schedule: true,
-            downscale: 8,
+            tv_penalty: TvPenalty::Cauchy,
+            tv_scale: 0.005,
+            downscale: 16,
             init_from_cptv: true,
-            min_shared_pattern: 0.025,
+            min_shared_pattern: 0.0,
             max_frames: 16,
             refine: RefineConfig {
                 steps: 50,
@@ -199,6 +212,14 @@ impl FitConfig {
             steps: 50,
             schedule: ScheduleKind::Refine,
             ..FitConfig::paper()
+        }
+    }
+
+    /// The TV loss's penalty with its scale.
+    pub fn penalty(&self) -> Penalty {
+        Penalty {
+            kind: self.tv_penalty,
+            scale: self.tv_scale,
         }
     }
 
@@ -281,6 +302,9 @@ impl FitConfig {
         if self.steps == 0 {
             return bad("steps", "must be at least 1");
         }
+        if !(self.tv_scale > 0.0 && self.tv_scale <= 1.0) {
+            return bad("tv_scale", "must be in (0, 1]");
+        }
         if !(self.k_scale > 0.0 && self.k_scale <= 16.0) {
             return bad("k_scale", "must be in (0, 16]");
         }
@@ -328,6 +352,10 @@ fn non_negative(x: f32) -> bool {
 
 fn one() -> f32 {
     1.0
+}
+
+fn default_tv_scale() -> f32 {
+    0.02
 }
 
 fn one_usize() -> usize {

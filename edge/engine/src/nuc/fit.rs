@@ -219,6 +219,7 @@ impl TvDipEstimator {
                 weight_decay: 0.0,
             },
         )?;
+        let penalty = self.cfg.penalty();
         let mut recent = Vec::with_capacity(16);
         let mut kept = Vec::new();
         if snapshots.contains(&0) {
@@ -231,13 +232,16 @@ impl TvDipEstimator {
             let input = self.perturbed_z(&state.z)?;
             let out = state.net.forward(&input, fh, fw)?;
             let mut loss = match picked.as_slice() {
-                [i] => TvLoss::new(targets[*i].clone(), fw, fh, terms.tv).loss(&out)?,
+                [i] => TvLoss::new(targets[*i].clone(), fw, fh, terms.tv)
+                    .with_penalty(penalty)
+                    .loss(&out)?,
                 many => {
                     // The mean over the frames, so the loss keeps the one-frame scale.
                     let mut sum: Option<Tensor> = None;
                     for &i in many {
-                        let l =
-                            TvLoss::new(targets[i].clone(), fw, fh, terms.tv.clone()).loss(&out)?;
+                        let l = TvLoss::new(targets[i].clone(), fw, fh, terms.tv.clone())
+                            .with_penalty(penalty)
+                            .loss(&out)?;
                         sum = Some(match sum {
                             None => l,
                             Some(s) => (s + l)?,
