@@ -1,5 +1,5 @@
 //! Quality benchmark on the reference's synthetic `human` scene (issue 4 item 7, issue 13 item
-//! 4): for every FPN, LPN and combined level, fit one pattern on the first frames and measure
+//! 4): for every FPN, LPN and combined level, fit one pattern on 16 of the frames and measure
 //! all 29 frames against the clean ones (min-max PSNR as the reference, least-squares PSNR,
 //! SSIM) for the noisy input, CP-TV and TV-DIP, then check the targets: TV-DIP never below
 //! CP-TV, at least 3 dB above it on LPN and combined sets, lpn_l2 ≥ 30 dB and combined_f10_l2 ≥
@@ -13,10 +13,12 @@
 //! Environment: `DIPNUC_QUALITY_SECONDS` (TV-DIP wall budget per set, default 60),
 //! `DIPNUC_QUALITY_ITERS` (TV-DIP iteration cap), `DIPNUC_QUALITY_PRESET` (default `fast`),
 //! `DIPNUC_QUALITY_CONFIG` (a FitConfig TOML file instead of the preset),
-//! `DIPNUC_QUALITY_FRAMES` (training frames, default 16), `DIPNUC_QUALITY_SETS` (comma list of
+//! `DIPNUC_QUALITY_FRAMES` (training frames, default 16), `DIPNUC_QUALITY_PICK` (`spread`, the
+//! default, or `first`: which frames, see [`FramePick`]), `DIPNUC_QUALITY_SETS` (comma list of
 //! substrings to select sets), `DIPNUC_QUALITY_WARM` (comma list of sets for the warm-start
 //! table, default `lpn_l2,combined_f10_l2`; `none` skips it), `DIPNUC_QUALITY_BAR=off` skips
-//! the frame-17 table, `DIPNUC_DEVICE` (cpu, cuda:0).
+//! the frame-17 table, `DIPNUC_DEVICE` (cpu, cuda:0), `DIPNUC_QUALITY_DUMP` (a folder: each
+//! set's CP-TV and TV-DIP patterns written there as raw little-endian f32, row-major).
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -62,6 +64,43 @@ fn load_dir(dir: &Path) -> (Vec<String>, usize, usize, Vec<Vec<f32>>) {
         frames.push(img.to_f32());
     }
     (names, w, h, frames)
+}
+
+/// Which frames a fit learns from. `Spread`: `n` evenly over the whole set, as the daemon's
+/// collector gathers them over time and the estimators pick them (`max_frames`). `First`: the
+/// first `n`, the reference's offline protocol (§13); the human video's first frames share one
+/// pose, which every TV-of-residual fit partly takes for pattern (2–3 dB).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FramePick {
+    Spread,
+    First,
+}
+
+impl FramePick {
+    /// `DIPNUC_QUALITY_PICK`: `spread` (default) or `first`.
+    fn from_env() -> Self {
+        match std::env::var("DIPNUC_QUALITY_PICK").as_deref() {
+            Ok("first") => FramePick::First,
+            Ok("spread") | Err(_) => FramePick::Spread,
+            Ok(other) => panic!("DIPNUC_QUALITY_PICK={other}: expected `spread` or `first`"),
+        }
+    }
+
+    fn describe(self, n: usize) -> String {
+        match self {
+            FramePick::Spread => format!("{n} spread over the set"),
+            FramePick::First => format!("the first {n}"),
+        }
+    }
+
+    /// The training frames; `Spread` hands the estimators the whole set and lets their
+    /// `max_frames = n` choose, so the bench measures the product's own selection.
+    fn frames(self, noisy: &[Vec<f32>], n: usize) -> Vec<Vec<f32>> {
+        match self {
+            FramePick::Spread => noisy.to_vec(),
+            FramePick::First => noisy[..n.min(noisy.len())].to_vec(),
+        }
+    }
 }
 
 /// One estimation of `method` on `frames`; the outcome and its wall time in seconds.
@@ -277,6 +316,7 @@ fn main() {
         .and_then(|v| v.parse().ok());
     let preset: String = env("DIPNUC_QUALITY_PRESET", "fast".to_string());
     let n_train: usize = env("DIPNUC_QUALITY_FRAMES", 16);
+    let pick = FramePick::from_env();
     let filter: String = env("DIPNUC_QUALITY_SETS", String::new());
     let selected = |set: &str| filter.is_empty() || filter.split(',').any(|f| set.contains(f));
     let mut cfg = match std::env::var("DIPNUC_QUALITY_CONFIG") {
@@ -292,8 +332,9 @@ fn main() {
 
     let (names, w, h, clean) = load_dir(&human.join("images_clean"));
     println!(
-        "quality on human {w}x{h}, {} frames, fit on the first {n_train}; tv-dip preset `{preset}`, budget {seconds} s{} per set, {} threads",
+        "quality on human {w}x{h}, {} frames, fit on {}; tv-dip preset `{preset}`, budget {seconds} s{} per set, {} threads",
         names.len(),
+        pick.describe(n_train),
         iters
             .map(|i| format!(" / {i} iterations"))
             .unwrap_or_default(),
@@ -336,7 +377,7 @@ fn main() {
         }
         let (nnames, _, _, noisy) = load_dir(&dir);
         assert_eq!(nnames, names, "{set}: file names differ from images_clean");
-        let train = FrameSet::new(w, h, noisy[..n_train.min(noisy.len())].to_vec()).unwrap();
+        let train = FrameSet::new(w, h, pick.frames(&noisy, n_train)).unwrap();
         let base = score(&noisy, &clean, &names, None, w, h);
         let (cm, _) = fit(Method::ColMean, &cfg, &train, &Budget::default());
         let cm_s = score(&noisy, &clean, &names, Some(&cm.pattern), w, h);
@@ -344,6 +385,12 @@ fn main() {
         let cp_s = score(&noisy, &clean, &names, Some(&cp.pattern), w, h);
         let (dip, dip_t) = fit(Method::TvDip, &cfg, &train, &dip_budget);
         let dip_s = score(&noisy, &clean, &names, Some(&dip.pattern), w, h);
+        if let Ok(dir) = std::env::var("DIPNUC_QUALITY_DUMP") {
+            for (tag, pt) in [("cptv", &cp.pattern), ("tvdip", &dip.pattern)] {
+                let bytes: Vec<u8> = pt.data().iter().flat_map(|v| v.to_le_bytes()).collect();
+                std::fs::write(format!("{dir}/{set}_{tag}.f32"), bytes).unwrap();
+            }
+        }
         println!(
             "{set:<17} {:>6.2}/{:>6.2} {:>7.2} {:>20} {:>20} {:>+7.2} {:>6} {:>6.1} {:>6.1}",
             base.psnr,
