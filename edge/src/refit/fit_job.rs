@@ -180,20 +180,26 @@ fn keep_what_motion_supports(
     // Smooth scene structure hardly changes over a shift, so a weight between the extremes
     // says the network mixed scene into its pattern: it is kept only when the frames clearly
     // support it.
-    let alpha = check.map_or(0.0, |c| c.alpha).max(0.0);
-    let alpha = if alpha >= motion_check::MIN_SUPPORT {
-        alpha
+    let measured = check.map_or(0.0, |c| c.alpha).max(0.0);
+    let alpha = if measured >= motion_check::MIN_SUPPORT {
+        measured
     } else {
         0.0
     };
     info!(
         fit_id,
+        measured,
         alpha,
+        unseen = ?check.map(|c| c.unseen),
         pairs = check.map_or(0, |c| c.pairs),
         gain = check.map_or(0.0, |c| c.gain),
         "network refinement weighed by registered frames"
     );
-    out.pattern = motion_check::weighted(&base, &out.pattern, alpha);
+    let seen = match check {
+        Some(c) => motion_check::observable_pattern(&base, &out.pattern, c.unseen),
+        None => out.pattern,
+    };
+    out.pattern = motion_check::weighted(&base, &seen, alpha);
     out
 }
 

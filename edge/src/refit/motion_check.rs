@@ -12,6 +12,11 @@
 //! frames c and b(x) = N(x+d) − N(x), the mismatch is ‖a + αb‖², minimal at α = −⟨a,b⟩/⟨b,b⟩.
 //! Pixels where the frames disagree far beyond the rest (moving people, occlusions) are left
 //! out.
+//!
+//! What the motion cannot see is not served either: a camera that only pans sideways never
+//! shifts a profile that is constant along each row (a sky-to-ground gradient every frame
+//! shares), so the network's row profile is then left out before the weight is found
+//! ([`Unseen`], [`observable`]); likewise the column profile for a camera that only tilts.
 
 use engine::nuc::{FrameSet, Pattern};
 
@@ -20,11 +25,25 @@ use engine::nuc::{FrameSet, Pattern};
 /// is served alone.
 pub const MIN_SUPPORT: f32 = 0.8;
 
+/// A part of a pattern that the frames' motion never shifted, so no registered pair can tell
+/// it from scene.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unseen {
+    /// The camera moved along both axes: everything is observable.
+    Nothing,
+    /// Only sideways motion: the per-row means (a profile constant along rows).
+    RowProfile,
+    /// Only vertical motion: the per-column means.
+    ColumnProfile,
+}
+
 /// What the check found.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RefineWeight {
-    /// Weight of the network's part, 0..=1.
+    /// Weight of the network's observable part, 0..=1.
     pub alpha: f32,
+    /// What the motion could not check, left out of the weighed part.
+    pub unseen: Unseen,
     /// Frame pairs that moved enough to be used.
     pub pairs: usize,
     /// Share of the registered mismatch the weighted part removes (0 = none).
@@ -105,7 +124,8 @@ fn register(a: &[f32], b: &[f32], w: usize, h: usize, f: usize) -> Option<(isize
 }
 
 /// The weight of the network's part `full − base` that registered frames support (see the
-/// module docs); `None` when no pair of frames moved enough to tell.
+/// module docs); `None` when fewer than half of the consecutive pairs of frames moved enough
+/// to tell.
 pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<RefineWeight> {
     let (w, h) = (set.width(), set.height());
     if base.data().len() != w * h || full.data().len() != w * h || set.len() < 2 {
@@ -123,17 +143,26 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
         .map(|fr| fr.iter().zip(base.data()).map(|(v, p)| v - p).collect())
         .collect();
     let f = (w / 80).max(1);
+    // A shift of a few pixels hardly moves a smooth pattern: no evidence either way.
+    let min_shift = (w.min(h) / 16) as isize;
+    let shifts: Vec<(usize, isize, isize)> = (0..corrected.len() - 1)
+        .filter_map(|i| {
+            let (dx, dy) = register(&corrected[i], &corrected[i + 1], w, h, f)?;
+            (dx.abs().max(dy.abs()) >= min_shift).then_some((i, dx, dy))
+        })
+        .collect();
+    let moved_x = shifts.iter().any(|s| s.1.abs() >= min_shift);
+    let moved_y = shifts.iter().any(|s| s.2.abs() >= min_shift);
+    let unseen = match (moved_x, moved_y) {
+        (true, false) => Unseen::RowProfile,
+        (false, true) => Unseen::ColumnProfile,
+        _ => Unseen::Nothing,
+    };
+    let net = observable(&net, w, h, unseen);
     let (mut ab, mut bb, mut aa) = (0.0f64, 0.0f64, 0.0f64);
     let mut pairs = 0;
-    for i in 0..corrected.len() - 1 {
+    for &(i, dx, dy) in &shifts {
         let (ci, cj) = (&corrected[i], &corrected[i + 1]);
-        let Some((dx, dy)) = register(ci, cj, w, h, f) else {
-            continue;
-        };
-        // A shift of a few pixels hardly moves a smooth pattern: no evidence either way.
-        if dx.abs().max(dy.abs()) < (w.min(h) / 16) as isize {
-            continue;
-        }
         let (x0, x1) = ((-dx).max(0) as usize, (w as isize - dx.max(0)) as usize);
         let (y0, y1) = ((-dy).max(0) as usize, (h as isize - dy.max(0)) as usize);
         let mut terms = Vec::with_capacity((x1 - x0) * (y1 - y0));
@@ -158,16 +187,57 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
         }
         pairs += 1;
     }
-    if pairs == 0 || bb <= 1e-9 || aa <= 0.0 {
+    // A set that mostly stared was fitted mostly on one view, which the network can take for
+    // pattern; the few pairs that moved cannot vouch for it.
+    if pairs == 0 || 2 * pairs < corrected.len() - 1 || bb <= 1e-9 || aa <= 0.0 {
         return None;
     }
     let alpha = (-ab / bb).clamp(0.0, 1.0);
     let after = aa + 2.0 * alpha * ab + alpha * alpha * bb;
     Some(RefineWeight {
         alpha: alpha as f32,
+        unseen,
         pairs,
         gain: (1.0 - after / aa) as f32,
     })
+}
+
+/// `part` without what `unseen` names (row-major `w`×`h`).
+pub fn observable(part: &[f32], w: usize, h: usize, unseen: Unseen) -> Vec<f32> {
+    let mut out = part.to_vec();
+    match unseen {
+        Unseen::Nothing => {}
+        Unseen::RowProfile => {
+            for row in out.chunks_mut(w) {
+                let m = row.iter().sum::<f32>() / w as f32;
+                row.iter_mut().for_each(|v| *v -= m);
+            }
+        }
+        Unseen::ColumnProfile => {
+            for x in 0..w {
+                let m = (0..h).map(|y| part[y * w + x]).sum::<f32>() / h as f32;
+                (0..h).for_each(|y| out[y * w + x] -= m);
+            }
+        }
+    }
+    out
+}
+
+/// `base + observable(full − base)`: the pattern the check weighs.
+pub fn observable_pattern(base: &Pattern, full: &Pattern, unseen: Unseen) -> Pattern {
+    let (w, h) = (base.width(), base.height());
+    let part: Vec<f32> = full
+        .data()
+        .iter()
+        .zip(base.data())
+        .map(|(f, b)| f - b)
+        .collect();
+    let data = observable(&part, w, h, unseen)
+        .iter()
+        .zip(base.data())
+        .map(|(p, b)| b + p)
+        .collect();
+    Pattern::new(w, h, data).unwrap_or_else(|_| base.clone())
 }
 
 /// `base + alpha·(full − base)`.
@@ -185,15 +255,17 @@ pub fn weighted(base: &Pattern, full: &Pattern, alpha: f32) -> Pattern {
 mod tests {
     use super::*;
 
-    /// A textured world, a smooth true pattern, frames cut from the world at shifts.
+    /// A textured world.
+    fn world(x: usize, y: usize) -> f32 {
+        let (x, y) = (x as f32, y as f32);
+        1000.0
+            + 300.0 * ((x * 0.21).sin() * (y * 0.17).cos())
+            + 2.0 * y
+            + 150.0 * ((x * 0.05 + y * 0.03).sin())
+    }
+
+    /// A smooth true pattern, frames cut from the world at shifts.
     fn setup(w: usize, h: usize) -> (FrameSet, Vec<f32>, Vec<f32>) {
-        let world = |x: usize, y: usize| {
-            let (x, y) = (x as f32, y as f32);
-            1000.0
-                + 300.0 * ((x * 0.21).sin() * (y * 0.17).cos())
-                + 2.0 * y
-                + 150.0 * ((x * 0.05 + y * 0.03).sin())
-        };
         let lpn: Vec<f32> = (0..w * h)
             .map(|i| {
                 let (x, y) = (
@@ -242,5 +314,59 @@ mod tests {
         // No motion: no evidence.
         let still = FrameSet::new(w, h, vec![set.frame(0).to_vec(); 3]).unwrap();
         assert!(refine_weight(&still, &base, &good).is_none());
+        // Mostly a stare (one pair of four moved): no evidence either.
+        let mut stare = vec![set.frame(0).to_vec(); 4];
+        stare.push(set.frame(2).to_vec());
+        let stare = FrameSet::new(w, h, stare).unwrap();
+        assert!(refine_weight(&stare, &base, &good).is_none());
+    }
+
+    /// A camera that only pans sideways: a row profile in the network's part (the scene's
+    /// sky-to-ground gradient taken for pattern) is invisible to every registered pair, so it
+    /// is left out, and the rest of a true pattern is weighed as a true pattern.
+    #[test]
+    fn a_sideways_pan_leaves_the_row_profile_out() {
+        let (w, h) = (160, 96);
+        let (set, lpn, scene_like) = setup(w, h);
+        // The same world at sideways shifts only.
+        let pan: Vec<Vec<f32>> = [0usize, 23, 47, 70, 95]
+            .iter()
+            .map(|&ox| {
+                (0..w * h)
+                    .map(|i| world(i % w + ox, i / w) + lpn[i])
+                    .collect()
+            })
+            .collect();
+        let pan = FrameSet::new(w, h, pan).unwrap();
+        let base = Pattern::zeros(w, h);
+        let mixed = Pattern::new(
+            w,
+            h,
+            lpn.iter()
+                .zip(&scene_like)
+                .map(|(l, s)| l + 3.0 * s)
+                .collect(),
+        )
+        .unwrap();
+        let r = refine_weight(&pan, &base, &mixed).unwrap();
+        assert_eq!(r.unseen, Unseen::RowProfile, "{r:?}");
+        assert!(r.alpha > 0.9 && r.gain > 0.3, "{r:?}");
+        let seen = observable_pattern(&base, &mixed, r.unseen);
+        let want = observable(&lpn, w, h, Unseen::RowProfile);
+        let err = seen
+            .data()
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            err < 1e-2,
+            "the row profile is left, the rest kept: max error {err}"
+        );
+        // Moving along both axes (the setup's frames), nothing is left out.
+        assert_eq!(
+            refine_weight(&set, &base, &mixed).unwrap().unseen,
+            Unseen::Nothing
+        );
     }
 }
