@@ -80,13 +80,18 @@ fn fake_factory(_: &FitSection) -> Result<(Box<dyn PatternEstimator>, String), N
     Ok((Box::new(FakeEstimator), "fake".into()))
 }
 
+/// A 16×16 frame at `level` whose right half is 100 DN brighter for every `seq`: its two 8×8
+/// thumbnail blocks change differently between any two frames, which the static-scene guard
+/// counts as motion (a uniform level change alone is not).
 fn frame(seq: u64, level: u16, temp: f32) -> Arc<RawFrame> {
     Arc::new(RawFrame {
         seq,
         timestamp: Instant::now(),
         width: 16,
         height: 16,
-        data: vec![level; 256],
+        data: (0..256)
+            .map(|i| level + if i % 16 >= 8 { 100 * seq as u16 } else { 0 })
+            .collect(),
         sensor_temp_c: Some(temp),
     })
 }

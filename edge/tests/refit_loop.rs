@@ -87,7 +87,8 @@ fn staged(_: &FitSection) -> Result<(Box<dyn PatternEstimator>, String), NucErro
     Ok((Box::new(StagedEstimator), "staged".into()))
 }
 
-/// A textured scene shifted by `dx` columns, with a 6×6 warm square at `sq`.
+/// A textured scene (fine grain and structure at the scale of the 8×8 thumbnail blocks, as
+/// buildings and trees have) shifted by `dx` columns, with a 6×6 warm square at `sq`.
 fn frame(seq: u64, dx: usize, sq: Option<(usize, usize)>) -> Arc<RawFrame> {
     frame_with_ramp(seq, dx, sq, 0)
 }
@@ -97,7 +98,9 @@ fn frame_with_ramp(seq: u64, dx: usize, sq: Option<(usize, usize)>, ramp: u16) -
     let mut data: Vec<u16> = (0..W * H)
         .map(|i| {
             let (x, y) = ((i % W + dx) % W, i / W);
-            1000 + ((x * 37 + y * 11) % 23) as u16 * 40 + ramp * (i % W) as u16
+            1000 + ((x * 37 + y * 11) % 23) as u16 * 40
+                + ((x / 6 + (y / 6) * 3) % 5) as u16 * 150
+                + ramp * (i % W) as u16
         })
         .collect();
     if let Some((sx, sy)) = sq {

@@ -216,8 +216,9 @@ pub struct FitSection {
     /// How often a frame is considered for the set, ms.
     pub collect_interval_ms: u64,
     /// Static-scene guard: a fit starts only when the frame set's scene moved over at least
-    /// this fraction of the frame (8×8-block thumbnails that changed by `min_motion_dn`), so a
-    /// scene stared at never burns into the pattern. 0 = no guard.
+    /// this fraction of the frame between most consecutive frames (8×8-block thumbnails whose
+    /// change differs from the neighbouring block's by `min_motion_dn`, so a drifting pattern
+    /// is no motion), so a scene stared at never burns into the pattern. 0 = no guard.
     pub min_moving_fraction: f32,
     /// Fit once at start when no stored pattern exists.
     pub fit_on_start: bool,

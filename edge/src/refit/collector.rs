@@ -150,6 +150,13 @@ impl FrameSetCollector {
         self.held.iter().map(|h| h.frame.clone()).collect()
     }
 
+    /// Blocks a row of the held frames' thumbnails (0 when none is held).
+    pub fn thumbnail_width(&self) -> usize {
+        self.held
+            .first()
+            .map_or(0, |h| (h.frame.width as usize / BLOCK).max(1))
+    }
+
     /// The held frames' block-mean thumbnails (what [`super::static_guard`] measures).
     pub fn thumbnails(&self) -> impl Iterator<Item = &[f32]> {
         self.held.iter().map(|h| h.thumb.as_slice())
