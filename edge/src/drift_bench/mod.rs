@@ -53,12 +53,12 @@ pub const CPU_BUDGET: BudgetClass = BudgetClass {
 };
 
 /// A GPU-class board, modelled as 8× the compute seconds per hour on this CPU (no GPU is
-/// used): 16 minutes per hour, 60 s per fit, the network at twice the preset's resolution.
+/// used): 16 minutes per hour, 60 s per fit, the network at twice the `fast` preset's resolution.
 pub const GPU_CLASS_BUDGET: BudgetClass = BudgetClass {
     name: "gpu-class (8x cpu s/h, on cpu)",
     seconds_per_hour: 960.0,
     max_seconds: 60.0,
-    downscale: 4,
+    downscale: 8,
 };
 
 /// One run of the bench.
