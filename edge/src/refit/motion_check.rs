@@ -131,12 +131,7 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
     if base.data().len() != w * h || full.data().len() != w * h || set.len() < 2 {
         return None;
     }
-    let net: Vec<f32> = full
-        .data()
-        .iter()
-        .zip(base.data())
-        .map(|(f, b)| f - b)
-        .collect();
+    let net = network_part(base, full);
     let corrected: Vec<Vec<f32>> = set
         .frames()
         .iter()
@@ -202,6 +197,15 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
     })
 }
 
+/// The network's part of a staged fit, `full − base`.
+fn network_part(base: &Pattern, full: &Pattern) -> Vec<f32> {
+    full.data()
+        .iter()
+        .zip(base.data())
+        .map(|(f, b)| f - b)
+        .collect()
+}
+
 /// `part` without what `unseen` names (row-major `w`×`h`).
 pub fn observable(part: &[f32], w: usize, h: usize, unseen: Unseen) -> Vec<f32> {
     let mut out = part.to_vec();
@@ -226,13 +230,7 @@ pub fn observable(part: &[f32], w: usize, h: usize, unseen: Unseen) -> Vec<f32> 
 /// `base + observable(full − base)`: the pattern the check weighs.
 pub fn observable_pattern(base: &Pattern, full: &Pattern, unseen: Unseen) -> Pattern {
     let (w, h) = (base.width(), base.height());
-    let part: Vec<f32> = full
-        .data()
-        .iter()
-        .zip(base.data())
-        .map(|(f, b)| f - b)
-        .collect();
-    let data = observable(&part, w, h, unseen)
+    let data = observable(&network_part(base, full), w, h, unseen)
         .iter()
         .zip(base.data())
         .map(|(p, b)| b + p)
