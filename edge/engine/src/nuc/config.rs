@@ -95,8 +95,9 @@ pub struct FitConfig {
     /// the frames' range) is below this, the network learnt scene content rather than a fixed
     /// pattern and CP-TV's pattern is used alone. 0 = no check
     /// (the reference). Costs two more fits of the same length. The value depends on the
-    /// network and its length: `fast`'s 0.025 was measured for its network at 120 steps; with
-    /// 240 or more steps the FPN-only sets of the quality bench share 0.025–0.033 and pass.
+    /// network and its length: 0.025 was measured for `fast`'s network at 1/8 and 120 steps
+    /// under the L1 penalty; with 240 or more steps the FPN-only sets of the quality bench share
+    /// 0.025–0.033 and pass. `fast` now runs without it (see [`FitConfig::fast`]).
     #[serde(default)]
     pub min_shared_pattern: f32,
     /// At most this many frames (evenly spread) are used for a TV-DIP fit.
