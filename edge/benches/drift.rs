@@ -10,6 +10,7 @@
 //! - `DRIFT_METHODS` (none,colmean,cp-tv,tv-dip), `DRIFT_BUDGETS` cpu,gpu (both)
 //! - `DRIFT_PRESET` engine preset (fast), `DRIFT_WARM` 0 skips the warm-start check
 //! - `DRIFT_OUT` output folder
+//! - `RUST_LOG` the refit loop's log on stderr (off by default)
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -53,6 +54,15 @@ fn drift_config(w: usize, h: usize, fps: f32, minutes: f32) -> DriftConfig {
 
 fn main() -> anyhow::Result<()> {
     engine::heap::retain_freed_memory();
+    // The refit loop's own log (fit decisions, the motion check's weights) with `RUST_LOG`,
+    // e.g. `RUST_LOG=edge::refit=info`; silent by default so the report stays readable.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let minutes: f32 = env("DRIFT_MINUTES", "30").parse()?;
     let fps: f32 = env("DRIFT_FPS", "9").parse()?;
     let out = PathBuf::from(env(

@@ -178,28 +178,23 @@ fn keep_what_motion_supports(
     };
     let check = motion_check::refine_weight(set, &base, &out.pattern);
     // Smooth scene structure hardly changes over a shift, so a weight between the extremes
-    // says the network mixed scene into its pattern: it is kept only when the frames clearly
-    // support it.
-    let measured = check.map_or(0.0, |c| c.alpha).max(0.0);
-    let alpha = if measured >= motion_check::MIN_SUPPORT {
-        measured
-    } else {
-        0.0
-    };
+    // says the network mixed scene into that component: each component (row profile, column
+    // profile, rest) is kept only when the frames clearly support it.
     info!(
         fit_id,
-        measured,
-        alpha,
+        alpha = check.map_or(0.0, |c| c.alpha),
+        rest = check.map_or(0.0, |c| c.rest),
+        rows = check.map_or(0.0, |c| c.rows),
+        columns = check.map_or(0.0, |c| c.columns),
         unseen = ?check.map(|c| c.unseen),
         pairs = check.map_or(0, |c| c.pairs),
         gain = check.map_or(0.0, |c| c.gain),
         "network refinement weighed by registered frames"
     );
-    let seen = match check {
-        Some(c) => motion_check::observable_pattern(&base, &out.pattern, c.unseen),
-        None => out.pattern,
+    out.pattern = match check {
+        Some(c) => motion_check::supported(&base, &out.pattern, &c),
+        None => base,
     };
-    out.pattern = motion_check::weighted(&base, &seen, alpha);
     out
 }
 

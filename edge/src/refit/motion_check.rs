@@ -13,10 +13,12 @@
 //! Pixels where the frames disagree far beyond the rest (moving people, occlusions) are left
 //! out.
 //!
-//! What the motion cannot see is not served either: a camera that only pans sideways never
-//! shifts a profile that is constant along each row (a sky-to-ground gradient every frame
-//! shares), so the network's row profile is then left out before the weight is found
-//! ([`Unseen`], [`observable`]); likewise the column profile for a camera that only tilts.
+//! The network's part is weighed in three components, each with its own weight (joint least
+//! squares): its row profile (the per-row means: a sky-to-ground gradient every frame shares),
+//! its column profile, and the rest. What the camera's motion never shifted is not served: a
+//! camera that only pans sideways never changes a row profile, so that component gets no
+//! weight ([`Unseen`]); each component is served only where its weight reaches
+//! [`MIN_SUPPORT`] ([`supported`]).
 
 use engine::nuc::{FrameSet, Pattern};
 
@@ -24,6 +26,10 @@ use engine::nuc::{FrameSet, Pattern};
 /// frames say the network's part is largely scene (see the module docs), and the first stage
 /// is served alone.
 pub const MIN_SUPPORT: f32 = 0.8;
+
+/// A component whose registered shifts change it by less than this share of its energy is
+/// unseen (a profile along the motion is not changed at all).
+const MIN_SEEN: f64 = 0.01;
 
 /// A part of a pattern that the frames' motion never shifted, so no registered pair can tell
 /// it from scene.
@@ -40,9 +46,16 @@ pub enum Unseen {
 /// What the check found.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RefineWeight {
-    /// Weight of the network's observable part, 0..=1.
+    /// Weight of the network's part as a whole, 0..=1: its components' weights averaged by
+    /// their energy (unseen ones count as 0).
     pub alpha: f32,
-    /// What the motion could not check, left out of the weighed part.
+    /// Weight of the part without its row and column profiles.
+    pub rest: f32,
+    /// Weight of its row profile (0 when unseen).
+    pub rows: f32,
+    /// Weight of its column profile (0 when unseen).
+    pub columns: f32,
+    /// Which profile the motion could not check.
     pub unseen: Unseen,
     /// Frame pairs that moved enough to be used.
     pub pairs: usize,
@@ -146,15 +159,25 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
             (dx.abs().max(dy.abs()) >= min_shift).then_some((i, dx, dy))
         })
         .collect();
-    let moved_x = shifts.iter().any(|s| s.1.abs() >= min_shift);
-    let moved_y = shifts.iter().any(|s| s.2.abs() >= min_shift);
-    let unseen = match (moved_x, moved_y) {
-        (true, false) => Unseen::RowProfile,
-        (false, true) => Unseen::ColumnProfile,
-        _ => Unseen::Nothing,
-    };
-    let net = observable(&net, w, h, unseen);
-    let (mut ab, mut bb, mut aa) = (0.0f64, 0.0f64, 0.0f64);
+    // The network's part in three components, each weighed on its own: its row profile (a
+    // sky-to-ground gradient the network may have taken from the scene), its column profile,
+    // and the rest. A component the registered shifts hardly move is unseen and gets no weight.
+    let rows = observable(&net, w, h, Unseen::ColumnProfile);
+    let rows = profile(&rows, w, h, Unseen::RowProfile);
+    let cols = profile(&net, w, h, Unseen::ColumnProfile);
+    let rest: Vec<f32> = net
+        .iter()
+        .zip(&rows)
+        .zip(&cols)
+        .map(|((n, r), c)| n - r - c)
+        .collect();
+    let parts = [&rows, &cols, &rest];
+    // Normal equations of min ‖a + Σ α_c b_c‖²: bb[c][d] = Σ b_c b_d, ab[c] = Σ a b_c, and
+    // each component's own energy over the same pixels, for its observability.
+    let mut bb = [[0.0f64; 3]; 3];
+    let mut ab = [0.0f64; 3];
+    let mut energy = [0.0f64; 3];
+    let mut aa = 0.0f64;
     let mut pairs = 0;
     for &(i, dx, dy) in &shifts {
         let (ci, cj) = (&corrected[i], &corrected[i + 1]);
@@ -164,10 +187,8 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
         for y in y0..y1 {
             let yj = (y as isize + dy) as usize;
             for x in x0..x1 {
-                let xj = (x as isize + dx) as usize;
-                let a = ci[y * w + x] - cj[yj * w + xj];
-                let b = net[yj * w + xj] - net[y * w + x];
-                terms.push((a, b));
+                let (p, q) = (y * w + x, yj * w + xj(x, dx));
+                terms.push((ci[p] - cj[q], p, q));
             }
         }
         // Trim what no global shift explains (moving objects): |a| beyond 4× its median.
@@ -175,26 +196,101 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
         let mid = mags.len() / 2;
         let median = *mags.select_nth_unstable_by(mid, f32::total_cmp).1;
         let cut = 4.0 * median.max(1.0);
-        for &(a, b) in terms.iter().filter(|t| t.0.abs() <= cut) {
-            ab += f64::from(a) * f64::from(b);
-            bb += f64::from(b) * f64::from(b);
-            aa += f64::from(a) * f64::from(a);
+        for &(a, p, q) in terms.iter().filter(|t| t.0.abs() <= cut) {
+            let b = parts.map(|c| f64::from(c[q] - c[p]));
+            let a = f64::from(a);
+            aa += a * a;
+            for c in 0..3 {
+                ab[c] += a * b[c];
+                energy[c] += f64::from(parts[c][p]).powi(2) + f64::from(parts[c][q]).powi(2);
+                for d in 0..3 {
+                    bb[c][d] += b[c] * b[d];
+                }
+            }
         }
         pairs += 1;
     }
     // A set that mostly stared was fitted mostly on one view, which the network can take for
     // pattern; the few pairs that moved cannot vouch for it.
-    if pairs == 0 || 2 * pairs < corrected.len() - 1 || bb <= 1e-9 || aa <= 0.0 {
+    if pairs == 0 || 2 * pairs < corrected.len() - 1 || aa <= 0.0 {
         return None;
     }
-    let alpha = (-ab / bb).clamp(0.0, 1.0);
-    let after = aa + 2.0 * alpha * ab + alpha * alpha * bb;
+    // A component is seen when the shifts change it by a fair share of its own size (a
+    // profile along the motion is not changed at all).
+    // A component with next to no energy has nothing to serve (a separable pattern has no
+    // rest); its weight would be noise.
+    let total: f64 = energy.iter().sum();
+    let seen = |c: usize| energy[c] > 1e-4 * total && bb[c][c] >= MIN_SEEN * energy[c];
+    let active: Vec<usize> = (0..3).filter(|&c| seen(c)).collect();
+    if active.is_empty() {
+        return None;
+    }
+    let solved = solve(&active, &bb, &ab);
+    let mut weights = [0.0f64; 3];
+    for (k, &c) in active.iter().enumerate() {
+        weights[c] = solved[k].clamp(0.0, 1.0);
+    }
+    let mut after = aa;
+    for c in 0..3 {
+        after += 2.0 * weights[c] * ab[c];
+        for d in 0..3 {
+            after += weights[c] * weights[d] * bb[c][d];
+        }
+    }
+    let unseen = match (seen(0), seen(1)) {
+        (false, true) => Unseen::RowProfile,
+        (true, false) => Unseen::ColumnProfile,
+        _ => Unseen::Nothing,
+    };
+    let overall = (0..3).map(|c| weights[c] * energy[c]).sum::<f64>() / total.max(1e-30);
     Some(RefineWeight {
-        alpha: alpha as f32,
+        alpha: overall as f32,
+        rest: weights[2] as f32,
+        rows: weights[0] as f32,
+        columns: weights[1] as f32,
         unseen,
         pairs,
         gain: (1.0 - after / aa) as f32,
     })
+}
+
+/// `x + dx` as an index (the caller keeps it inside the frame).
+fn xj(x: usize, dx: isize) -> usize {
+    (x as isize + dx) as usize
+}
+
+/// The least-squares weights of the `active` components (normal equations `bb`, `ab`), by
+/// Gaussian elimination with a tiny ridge so nearly dependent components stay finite.
+fn solve(active: &[usize], bb: &[[f64; 3]; 3], ab: &[f64; 3]) -> Vec<f64> {
+    let n = active.len();
+    let mut m: Vec<Vec<f64>> = active
+        .iter()
+        .map(|&c| {
+            let mut row: Vec<f64> = active.iter().map(|&d| bb[c][d]).collect();
+            row.push(-ab[c]);
+            row
+        })
+        .collect();
+    for (k, row) in m.iter_mut().enumerate() {
+        row[k] *= 1.0 + 1e-9;
+        row[k] += 1e-12;
+    }
+    for k in 0..n {
+        let piv = m[k][k];
+        for r in k + 1..n {
+            let f = m[r][k] / piv;
+            let (top, below) = m.split_at_mut(r);
+            for (x, y) in below[0][k..].iter_mut().zip(&top[k][k..]) {
+                *x -= f * y;
+            }
+        }
+    }
+    let mut x = vec![0.0f64; n];
+    for k in (0..n).rev() {
+        let s: f64 = (k + 1..n).map(|c| m[k][c] * x[c]).sum();
+        x[k] = (m[k][n] - s) / m[k][k];
+    }
+    x
 }
 
 /// The network's part of a staged fit, `full − base`.
@@ -227,26 +323,35 @@ pub fn observable(part: &[f32], w: usize, h: usize, unseen: Unseen) -> Vec<f32> 
     out
 }
 
-/// `base + observable(full − base)`: the pattern the check weighs.
-pub fn observable_pattern(base: &Pattern, full: &Pattern, unseen: Unseen) -> Pattern {
-    let (w, h) = (base.width(), base.height());
-    let data = observable(&network_part(base, full), w, h, unseen)
-        .iter()
-        .zip(base.data())
-        .map(|(p, b)| b + p)
-        .collect();
-    Pattern::new(w, h, data).unwrap_or_else(|_| base.clone())
+/// The profile `observable` removes: `part − observable(part)`.
+fn profile(part: &[f32], w: usize, h: usize, which: Unseen) -> Vec<f32> {
+    part.iter()
+        .zip(observable(part, w, h, which))
+        .map(|(p, o)| p - o)
+        .collect()
 }
 
-/// `base + alpha·(full − base)`.
-pub fn weighted(base: &Pattern, full: &Pattern, alpha: f32) -> Pattern {
-    let data = base
-        .data()
-        .iter()
-        .zip(full.data())
-        .map(|(b, f)| b + alpha * (f - b))
+/// `base` plus each component of the network's part (row profile, column profile, rest) at
+/// its weight, where that weight reaches [`MIN_SUPPORT`]: the pattern the frames support.
+pub fn supported(base: &Pattern, full: &Pattern, check: &RefineWeight) -> Pattern {
+    let (w, h) = (base.width(), base.height());
+    let net = network_part(base, full);
+    let cols = profile(&net, w, h, Unseen::ColumnProfile);
+    let rows = profile(
+        &observable(&net, w, h, Unseen::ColumnProfile),
+        w,
+        h,
+        Unseen::RowProfile,
+    );
+    let gate = |a: f32| if a >= MIN_SUPPORT { a } else { 0.0 };
+    let (ar, ac, ao) = (gate(check.rows), gate(check.columns), gate(check.rest));
+    let data = (0..w * h)
+        .map(|i| {
+            let rest = net[i] - rows[i] - cols[i];
+            base.data()[i] + ar * rows[i] + ac * cols[i] + ao * rest
+        })
         .collect();
-    Pattern::new(base.width(), base.height(), data).unwrap_or_else(|_| base.clone())
+    Pattern::new(w, h, data).unwrap_or_else(|_| base.clone())
 }
 
 #[cfg(test)]
@@ -307,8 +412,23 @@ mod tests {
         .unwrap();
         let r = refine_weight(&set, &base, &mixed).unwrap();
         assert!(r.alpha > 0.2 && r.alpha < 0.95, "{r:?}");
-        let p = weighted(&base, &good, 0.5);
-        assert!((p.data()[0] - 0.5 * good.data()[0]).abs() < 1e-3);
+        // Served: the good pattern whole, none of the scene structure.
+        let served = supported(&base, &good, &refine_weight(&set, &base, &good).unwrap());
+        let err = served
+            .data()
+            .iter()
+            .zip(good.data())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            err < 0.1 * good.data().iter().fold(0.0f32, |m, v| m.max(v.abs())),
+            "{err}"
+        );
+        let served = supported(&base, &bad, &refine_weight(&set, &base, &bad).unwrap());
+        assert!(
+            served.data().iter().all(|v| v.abs() < 1e-3),
+            "scene structure served"
+        );
         // No motion: no evidence.
         let still = FrameSet::new(w, h, vec![set.frame(0).to_vec(); 3]).unwrap();
         assert!(refine_weight(&still, &base, &good).is_none());
@@ -348,23 +468,39 @@ mod tests {
         .unwrap();
         let r = refine_weight(&pan, &base, &mixed).unwrap();
         assert_eq!(r.unseen, Unseen::RowProfile, "{r:?}");
-        assert!(r.alpha > 0.9 && r.gain > 0.3, "{r:?}");
-        let seen = observable_pattern(&base, &mixed, r.unseen);
+        assert!(r.rows == 0.0 && r.columns > 0.9 && r.gain > 0.3, "{r:?}");
+        let served = supported(&base, &mixed, &r);
+        // The true pattern without its row profile, zero-mean as a served pattern is.
         let want = observable(&lpn, w, h, Unseen::RowProfile);
-        let err = seen
+        let mean = want.iter().sum::<f32>() / want.len() as f32;
+        let peak = want.iter().fold(0.0f32, |m, v| m.max((v - mean).abs()));
+        let err = served
             .data()
             .iter()
             .zip(&want)
-            .map(|(a, b)| (a - b).abs())
+            .map(|(a, b)| (a - (b - mean)).abs())
             .fold(0.0f32, f32::max);
         assert!(
-            err < 1e-2,
-            "the row profile is left, the rest kept: max error {err}"
+            err < 0.1 * peak,
+            "the row profile is left, the rest kept: max error {err} of {peak}"
         );
         // Moving along both axes (the setup's frames), nothing is left out.
         assert_eq!(
             refine_weight(&set, &base, &mixed).unwrap().unseen,
             Unseen::Nothing
         );
+    }
+
+    #[test]
+    fn solves_the_normal_equations_of_the_active_components() {
+        let bb = [[2.0, 1.0, 9.0], [1.0, 3.0, 9.0], [9.0, 9.0, 9.0]];
+        let ab = [-3.0, -5.0, 7.0];
+        let x = solve(&[0, 1], &bb, &ab);
+        assert!(
+            (x[0] - 0.8).abs() < 1e-6 && (x[1] - 1.4).abs() < 1e-6,
+            "{x:?}"
+        );
+        let x = solve(&[2], &bb, &ab);
+        assert!((x[0] + 7.0 / 9.0).abs() < 1e-6, "{x:?}");
     }
 }
