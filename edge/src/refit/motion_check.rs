@@ -162,16 +162,7 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
     // The network's part in three components, each weighed on its own: its row profile (a
     // sky-to-ground gradient the network may have taken from the scene), its column profile,
     // and the rest. A component the registered shifts hardly move is unseen and gets no weight.
-    let rows = observable(&net, w, h, Unseen::ColumnProfile);
-    let rows = profile(&rows, w, h, Unseen::RowProfile);
-    let cols = profile(&net, w, h, Unseen::ColumnProfile);
-    let rest: Vec<f32> = net
-        .iter()
-        .zip(&rows)
-        .zip(&cols)
-        .map(|((n, r), c)| n - r - c)
-        .collect();
-    let parts = [&rows, &cols, &rest];
+    let parts = components(&net, w, h);
     // Normal equations of min ‖a + Σ α_c b_c‖²: bb[c][d] = Σ b_c b_d, ab[c] = Σ a b_c, and
     // each component's own energy over the same pixels, for its observability.
     let mut bb = [[0.0f64; 3]; 3];
@@ -197,7 +188,7 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
         let median = *mags.select_nth_unstable_by(mid, f32::total_cmp).1;
         let cut = 4.0 * median.max(1.0);
         for &(a, p, q) in terms.iter().filter(|t| t.0.abs() <= cut) {
-            let b = parts.map(|c| f64::from(c[q] - c[p]));
+            let b = [0, 1, 2].map(|c| f64::from(parts[c][q] - parts[c][p]));
             let a = f64::from(a);
             aa += a * a;
             for c in 0..3 {
@@ -331,25 +322,29 @@ fn profile(part: &[f32], w: usize, h: usize, which: Unseen) -> Vec<f32> {
         .collect()
 }
 
-/// `base` plus each component of the network's part (row profile, column profile, rest) at
-/// its weight, where that weight reaches [`MIN_SUPPORT`]: the pattern the frames support.
-pub fn supported(base: &Pattern, full: &Pattern, check: &RefineWeight) -> Pattern {
-    let (w, h) = (base.width(), base.height());
-    let net = network_part(base, full);
-    let cols = profile(&net, w, h, Unseen::ColumnProfile);
+/// The network's part as its row profile (per-row means once the column profile is out),
+/// column profile (per-column means) and the rest; they sum to `net`.
+fn components(net: &[f32], w: usize, h: usize) -> [Vec<f32>; 3] {
+    let cols = profile(net, w, h, Unseen::ColumnProfile);
     let rows = profile(
-        &observable(&net, w, h, Unseen::ColumnProfile),
+        &observable(net, w, h, Unseen::ColumnProfile),
         w,
         h,
         Unseen::RowProfile,
     );
+    let rest = (0..net.len()).map(|i| net[i] - rows[i] - cols[i]).collect();
+    [rows, cols, rest]
+}
+
+/// `base` plus each component of the network's part (row profile, column profile, rest) at
+/// its weight, where that weight reaches [`MIN_SUPPORT`]: the pattern the frames support.
+pub fn supported(base: &Pattern, full: &Pattern, check: &RefineWeight) -> Pattern {
+    let (w, h) = (base.width(), base.height());
+    let [rows, cols, rest] = components(&network_part(base, full), w, h);
     let gate = |a: f32| if a >= MIN_SUPPORT { a } else { 0.0 };
     let (ar, ac, ao) = (gate(check.rows), gate(check.columns), gate(check.rest));
     let data = (0..w * h)
-        .map(|i| {
-            let rest = net[i] - rows[i] - cols[i];
-            base.data()[i] + ar * rows[i] + ac * cols[i] + ao * rest
-        })
+        .map(|i| base.data()[i] + ar * rows[i] + ac * cols[i] + ao * rest[i])
         .collect();
     Pattern::new(w, h, data).unwrap_or_else(|_| base.clone())
 }
