@@ -29,11 +29,16 @@ pub struct FrameSetCollector {
     pub skipped_duplicates: u64,
 }
 
+/// Blocks along a side of `n` pixels in the thumbnail.
+fn blocks(n: usize) -> usize {
+    (n / BLOCK).max(1)
+}
+
 /// Block-mean thumbnail: cheap to compare and blind to pixel noise and to the pattern's
 /// high frequencies (which are the same in every frame anyway).
 fn thumbnail(f: &RawFrame) -> Vec<f32> {
     let (w, h) = (f.width as usize, f.height as usize);
-    let (tw, th) = ((w / BLOCK).max(1), (h / BLOCK).max(1));
+    let (tw, th) = (blocks(w), blocks(h));
     let (bw, bh) = (w / tw, h / th);
     let mut out = vec![0.0f32; tw * th];
     for ty in 0..th {
@@ -150,16 +155,18 @@ impl FrameSetCollector {
         self.held.iter().map(|h| h.frame.clone()).collect()
     }
 
-    /// Blocks a row of the held frames' thumbnails (0 when none is held).
-    pub fn thumbnail_width(&self) -> usize {
-        self.held
+    /// How much of the frame the held set's scene moved over (see
+    /// [`super::static_guard::moving_fraction`]), on the held frames' thumbnails.
+    pub fn moving_fraction(&self, min_dn: f32) -> f32 {
+        let width = self
+            .held
             .first()
-            .map_or(0, |h| (h.frame.width as usize / BLOCK).max(1))
-    }
-
-    /// The held frames' block-mean thumbnails (what [`super::static_guard`] measures).
-    pub fn thumbnails(&self) -> impl Iterator<Item = &[f32]> {
-        self.held.iter().map(|h| h.thumb.as_slice())
+            .map_or(0, |h| blocks(h.frame.width as usize));
+        super::static_guard::moving_fraction(
+            self.held.iter().map(|h| h.thumb.as_slice()),
+            width,
+            min_dn,
+        )
     }
 
     /// Mean sensor temperature of the held frames.

@@ -178,7 +178,7 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
         for y in y0..y1 {
             let yj = (y as isize + dy) as usize;
             for x in x0..x1 {
-                let (p, q) = (y * w + x, yj * w + xj(x, dx));
+                let (p, q) = (y * w + x, yj * w + (x as isize + dx) as usize);
                 terms.push((ci[p] - cj[q], p, q));
             }
         }
@@ -207,9 +207,8 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
         return None;
     }
     // A component is seen when the shifts change it by a fair share of its own size (a
-    // profile along the motion is not changed at all).
-    // A component with next to no energy has nothing to serve (a separable pattern has no
-    // rest); its weight would be noise.
+    // profile along the motion is not changed at all) and it has energy to serve (a separable
+    // pattern has no rest, whose weight would be noise).
     let total: f64 = energy.iter().sum();
     let seen = |c: usize| energy[c] > 1e-4 * total && bb[c][c] >= MIN_SEEN * energy[c];
     let active: Vec<usize> = (0..3).filter(|&c| seen(c)).collect();
@@ -243,11 +242,6 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
         pairs,
         gain: (1.0 - after / aa) as f32,
     })
-}
-
-/// `x + dx` as an index (the caller keeps it inside the frame).
-fn xj(x: usize, dx: isize) -> usize {
-    (x as isize + dx) as usize
 }
 
 /// The least-squares weights of the `active` components (normal equations `bb`, `ab`), by

@@ -362,11 +362,7 @@ impl Worker {
         if self.collector.len() < frames_needed(cfg.fit.frames, now.duration_since(since)) {
             return;
         }
-        let moving = static_guard::moving_fraction(
-            self.collector.thumbnails(),
-            self.collector.thumbnail_width(),
-            cfg.fit.min_motion_dn,
-        );
+        let moving = self.collector.moving_fraction(cfg.fit.min_motion_dn);
         if !static_guard::may_fit(moving, cfg.fit.min_moving_fraction) {
             return;
         }
@@ -676,11 +672,7 @@ impl Worker {
         } else if let Some(p) = &self.pending {
             let cfg = self.shared.config.load();
             let need = frames_needed(cfg.fit.frames, now.saturating_duration_since(p.since));
-            let moving = static_guard::moving_fraction(
-                self.collector.thumbnails(),
-                self.collector.thumbnail_width(),
-                cfg.fit.min_motion_dn,
-            );
+            let moving = self.collector.moving_fraction(cfg.fit.min_motion_dn);
             if self.collector.len() < need
                 || !static_guard::may_fit(moving, cfg.fit.min_moving_fraction)
             {
