@@ -5,8 +5,9 @@
 //! CP-TV, at least 3 dB above it on LPN and combined sets, lpn_l2 ≥ 30 dB and combined_f10_l2 ≥
 //! 27 dB, each TV-DIP fit within 60 s. Then the warm start: a fresh estimator loads the state
 //! a cold fit saved and refines on the last frames of the set (the same pattern, other
-//! scenes); the table gives the step at which it first reaches the cold fit's PSNR (target:
-//! at most a tenth of the cold fit's steps). Last, the published TV-DIP output of frame 17
+//! scenes); the table gives the step at which it first reaches the PSNR of a cold fit on those
+//! same last frames (target: at most a tenth of the cold fit's steps), and the step at which it
+//! reaches the first cold fit's. Last, the published TV-DIP output of frame 17
 //! (31.09 dB) as the bar, met on its own terms: the FPN sets fitted on all 29 frames as the
 //! reference FPN notebook does.
 //!
@@ -239,8 +240,10 @@ fn check_targets(rows: &[Row], limit_s: f64) {
 }
 
 /// Cold fit on the first `n` frames, state saved; a fresh estimator loads it and refines on the
-/// last `n` frames (same pattern, other scenes). Prints the step at which the warm fit's
-/// pattern first scores the cold fit's mean min-max PSNR.
+/// last `n` frames (same pattern, other scenes). A second cold fit on those last frames is the
+/// yardstick of the refresh: the step at which the warm fit's pattern first scores its mean
+/// min-max PSNR is the target's figure; the step at which it reaches the first cold fit's is
+/// shown beside it (that one also compares two sets of scenes).
 #[allow(clippy::too_many_arguments)]
 fn warm_start_row(
     set: &str,
@@ -255,16 +258,20 @@ fn warm_start_row(
     let n = n.min(noisy.len());
     let cold_set = FrameSet::new(w, h, noisy[..n].to_vec()).unwrap();
     let new_set = FrameSet::new(w, h, noisy[noisy.len() - n..].to_vec()).unwrap();
-    let mut cold = TvDipEstimator::new(cfg.clone()).unwrap();
-    let t = Instant::now();
-    let out = cold
-        .estimate(&cold_set, budget, &mut |_| ControlFlow::Continue(()))
-        .unwrap();
-    let cold_s = t.elapsed().as_secs_f64();
+    let cold_fit = |frames: &FrameSet| {
+        let mut est = TvDipEstimator::new(cfg.clone()).unwrap();
+        let t = Instant::now();
+        let out = est
+            .estimate(frames, budget, &mut |_| ControlFlow::Continue(()))
+            .unwrap();
+        let psnr = mean_psnr(noisy, clean, &out.pattern, w, h);
+        (est, out, psnr, t.elapsed().as_secs_f64())
+    };
+    let (cold, out, cold_psnr, cold_s) = cold_fit(&cold_set);
+    let (_, _, same_psnr, _) = cold_fit(&new_set);
     // The main fit's steps (a split-half check adds two more fits of the same length, which
     // the ratio does not count in the cold fit's favour).
     let cold_steps = out.steps.min(cfg.steps);
-    let cold_psnr = mean_psnr(noisy, clean, &out.pattern, w, h);
     let state = std::env::temp_dir().join(format!(
         "dipnuc-quality-warm-{}.safetensors",
         std::process::id()
@@ -288,17 +295,20 @@ fn warm_start_row(
         .iter()
         .map(|(s, p)| (*s, mean_psnr(noisy, clean, p, w, h)))
         .collect();
-    let reached = trace.iter().find(|(_, v)| *v >= cold_psnr - 0.005);
+    let reached = |bar: f64| trace.iter().find(|(_, v)| *v >= bar - 0.005).map(|r| r.0);
     let final_psnr = mean_psnr(noisy, clean, &wout.pattern, w, h);
     let first = trace.first().map_or(f64::NAN, |t| t.1);
+    let step = |r: Option<u32>| r.map_or("never".to_string(), |s| s.to_string());
+    let same = reached(same_psnr);
     println!(
-        "{set:<17} {cold_psnr:>7.2} {cold_steps:>6} {cold_s:>7.1} {first:>8.2} {final_psnr:>8.2} {:>6} {warm_s:>7.1} {:>8} {:>7}",
+        "{set:<17} {cold_psnr:>7.2} {same_psnr:>7.2} {cold_steps:>6} {cold_s:>7.1} {first:>8.2} {final_psnr:>8.2} {:>6} {warm_s:>7.1} {:>8} {:>7} {:>8}",
         wout.steps,
-        reached.map_or("never".to_string(), |r| r.0.to_string()),
-        reached.map_or("-".to_string(), |r| format!(
+        step(same),
+        same.map_or("-".to_string(), |s| format!(
             "{:.3}",
-            f64::from(r.0) / f64::from(cold_steps.max(1))
+            f64::from(s) / f64::from(cold_steps.max(1))
         )),
+        step(reached(cold_psnr)),
     );
 }
 
@@ -427,12 +437,13 @@ fn main() {
     let warm_sets = env("DIPNUC_QUALITY_WARM", "lpn_l2,combined_f10_l2".to_string());
     if warm_sets != "none" {
         println!(
-            "warm start: cold fit on frames 0..{n_train}, state saved; a fresh estimator loads it and refines on the last {n_train} frames; PSNR min-max over all frames"
+            "warm start: cold fit on frames 0..{n_train}, state saved; a fresh estimator loads it and refines on the last {n_train} frames; \"cold new\" is a cold fit on those last frames, the refresh's yardstick (\"reached\": first step at its PSNR; \"@ first\": at the first cold fit's); PSNR min-max over all frames"
         );
         println!(
-            "{:<17} {:>7} {:>6} {:>7} {:>8} {:>8} {:>6} {:>7} {:>8} {:>7}",
+            "{:<17} {:>7} {:>7} {:>6} {:>7} {:>8} {:>8} {:>6} {:>7} {:>8} {:>7} {:>8}",
             "set",
             "cold",
+            "cold new",
             "steps",
             "cold s",
             "warm @0",
@@ -440,7 +451,8 @@ fn main() {
             "steps",
             "warm s",
             "reached",
-            "ratio"
+            "ratio",
+            "@ first"
         );
         for set in warm_sets.split(',') {
             if let Some((_, noisy)) = loaded.iter().find(|(s, _)| *s == set) {

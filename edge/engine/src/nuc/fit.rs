@@ -2,7 +2,8 @@
 //! (reference §2, §12): one random frame per Adam step, z fixed and perturbed by σ each step,
 //! pattern = f_θ(z) after the last step. Keeps weights and z between calls: a later call on
 //! frames of the same size is a short fine-tune with the refine schedule (warm start). With
-//! `init_from_cptv` the network only fits what CP-TV leaves, optionally at reduced resolution.
+//! `init_from_cptv` the network only fits what CP-TV leaves, optionally at reduced resolution;
+//! `pixel_passes` then refines each pixel's offset on the same frames ([`pixel_offsets`]).
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -23,6 +24,7 @@ use super::schedule::{ScheduleKind, StepSchedule};
 use super::tv::TvLoss;
 use super::{
     Budget, FitOutcome, FitProgress, FrameSet, Method, NucError, Pattern, PatternEstimator, cptv,
+    pixel_offsets,
 };
 use crate::kernels::adam::Adam;
 
@@ -482,12 +484,19 @@ impl TvDipEstimator {
             }
         }
 
-        // The pattern in raw units from a network output at the fitting resolution.
-        let to_pattern = |out: &[f32]| -> Result<Pattern, NucError> {
-            let mut data: Vec<f32> = upscale_bilinear(out, fw, fh, w, h)?
-                .into_iter()
-                .map(|v| v * state.span)
-                .collect();
+        // The pattern in raw units from a network output at the fitting resolution (none: the
+        // first stage's alone), refined per pixel on the frames it was fitted to.
+        let passes = self.cfg.pixel_passes;
+        let to_pattern = |out: Option<&[f32]>| -> Result<Pattern, NucError> {
+            let net = match out {
+                Some(out) => upscale_bilinear(out, fw, fh, w, h)?
+                    .into_iter()
+                    .map(|v| v * state.span)
+                    .collect(),
+                None => vec![0.0; w * h],
+            };
+            let mut data =
+                pixel_offsets::refine(&residual, &Pattern::new(w, h, net)?, passes)?.into_data();
             if let Some(b) = &base {
                 data.iter_mut().zip(b.data()).for_each(|(d, b)| *d += b);
             }
@@ -495,11 +504,12 @@ impl TvDipEstimator {
         };
         let snaps = std::mem::take(&mut run.snapshots)
             .into_iter()
-            .map(|(s, out)| Ok((s, to_pattern(&out)?)))
+            .map(|(s, out)| Ok((s, to_pattern(Some(&out))?)))
             .collect::<Result<Vec<_>, NucError>>()?;
-        let pattern = match (use_net, &base) {
-            (false, Some(b)) => b.clone(),
-            _ => to_pattern(&self.net_output(&state)?)?,
+        let pattern = if use_net {
+            to_pattern(Some(&self.net_output(&state)?))?
+        } else {
+            to_pattern(None)?
         };
         // A rejected network is not worth warm-starting: the next call fits and checks anew.
         if use_net && (run.steps > 0 || warm) {

@@ -3,6 +3,7 @@
 //! ```text
 //!  FrameSet ──► PatternEstimator::estimate(frames, budget, progress) ──► FitOutcome { Pattern, … }
 //!                 ├─ TvDipEstimator   (fit.rs: SkipNet net.rs + TvLoss tv.rs + schedule.rs)
+//!                 │    └─ pixel_offsets.rs (per-pixel refinement, `pixel_passes`)
 //!                 ├─ CpTvEstimator    (cptv.rs, Chambolle–Pock multi-frame TV)
 //!                 └─ ColMeanEstimator (colmean.rs, column-statistics destriper)
 //!  corrected = raw − pattern        noise.rs: reference noise generator   metrics.rs: PSNR/SSIM/ρ
@@ -24,6 +25,7 @@ mod method;
 pub mod metrics;
 pub mod net;
 pub mod noise;
+pub mod pixel_offsets;
 pub mod schedule;
 pub mod tv;
 
