@@ -207,6 +207,7 @@ pub static KEYS: &[KeySpec] = &[
     key!(fit.device: super::choices::FitDevice, Live, Link),
     // part of the estimator's key: the next fit builds an estimator at the new resolution
     key!(fit.downscale: usize, Live, Link, |v, _| within(*v, 0, 16)),
+    key!(fit.pixel_passes: u32, Live, Link, |v, _| within(*v, 0, 8)),
     key!(fit.frames: usize, Live, Link, |v, _| within(*v, 2, 256)),
     key!(fit.min_motion_dn: f32, Live, Link, |v, _| finite_at_least(*v, 0.0)),
     key!(fit.collect_interval_ms: u64, Live, Link),

@@ -24,6 +24,7 @@ pub fn build_estimator(fit: &FitSection) -> Result<(Box<dyn PatternEstimator>, S
     if fit.downscale > 0 {
         cfg.downscale = fit.downscale;
     }
+    cfg.pixel_passes = fit.pixel_passes;
     if fit.device != FitDevice::Cpu
         && let Err(e) = nuc::device::open_device(&cfg.device)
     {
@@ -45,6 +46,7 @@ pub struct EstimatorKey {
     cpu_method: Method,
     preset: Preset,
     downscale: usize,
+    pixel_passes: u32,
     device: FitDevice,
     max_memory_mb: Option<u64>,
 }
@@ -57,6 +59,7 @@ impl EstimatorKey {
             cpu_method: fit.cpu_method,
             preset: fit.preset,
             downscale: fit.downscale,
+            pixel_passes: fit.pixel_passes,
             device: fit.device,
             max_memory_mb: fit.max_memory_mb,
         }

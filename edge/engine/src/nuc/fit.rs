@@ -488,15 +488,14 @@ impl TvDipEstimator {
         // first stage's alone), refined per pixel on the frames it was fitted to.
         let passes = self.cfg.pixel_passes;
         let to_pattern = |out: Option<&[f32]>| -> Result<Pattern, NucError> {
-            let net = match out {
+            let mut data: Vec<f32> = match out {
                 Some(out) => upscale_bilinear(out, fw, fh, w, h)?
                     .into_iter()
                     .map(|v| v * state.span)
                     .collect(),
                 None => vec![0.0; w * h],
             };
-            let mut data =
-                pixel_offsets::refine(&residual, &Pattern::new(w, h, net)?, passes)?.into_data();
+            pixel_offsets::refine(&residual, &mut data, passes)?;
             if let Some(b) = &base {
                 data.iter_mut().zip(b.data()).for_each(|(d, b)| *d += b);
             }
@@ -506,10 +505,11 @@ impl TvDipEstimator {
             .into_iter()
             .map(|(s, out)| Ok((s, to_pattern(Some(&out))?)))
             .collect::<Result<Vec<_>, NucError>>()?;
-        let pattern = if use_net {
-            to_pattern(Some(&self.net_output(&state)?))?
-        } else {
-            to_pattern(None)?
+        let pattern = match (use_net, &base) {
+            (true, _) => to_pattern(Some(&self.net_output(&state)?))?,
+            // Nothing to refine: the first stage's pattern as it is.
+            (false, Some(b)) if passes == 0 => b.clone(),
+            (false, _) => to_pattern(None)?,
         };
         // A rejected network is not worth warm-starting: the next call fits and checks anew.
         if use_net && (run.steps > 0 || warm) {
