@@ -113,7 +113,7 @@ mod tests {
     fn passes_recover_a_per_pixel_pattern_under_a_moving_scene() {
         let (w, h) = (24, 16);
         // Deterministic pixel offsets of ±8 DN.
-        let pixel: Vec<f32> = (0..w * h).map(|k| ((k * 7919 % 17) as f32 - 8.0)).collect();
+        let pixel: Vec<f32> = (0..w * h).map(|k| (k * 7919 % 17) as f32 - 8.0).collect();
         let set = frames(w, h, 8, &pixel);
         let start = vec![0.0; w * h];
         let before = rms(&start, &pixel);
