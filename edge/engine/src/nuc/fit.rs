@@ -1,7 +1,8 @@
 //! `TvDipEstimator`: fits the skip network so that `frame − f_θ(z)` has minimal step-variable TV
 //! (reference §2, §12): one random frame per Adam step, z fixed and perturbed by σ each step,
 //! pattern = f_θ(z) after the last step. Keeps weights and z between calls: a later call on
-//! frames of the same size is a short fine-tune with the refine schedule (warm start). With
+//! frames of the same size is a short fine-tune with the refine schedule (warm start), unless
+//! the CP-TV stage's column profile jumped since the last fit (a gain switch). With
 //! `init_from_cptv` the network only fits what CP-TV leaves, optionally at reduced resolution;
 //! `pixel_passes` then refines each pixel's offset on the same frames ([`pixel_offsets`]).
 
@@ -31,6 +32,13 @@ use crate::kernels::adam::Adam;
 /// Smallest side the network is fitted at.
 const MIN_FIT_SIDE: usize = 8;
 
+/// Change of the first stage's column profile, relative to the last fit's, above which the
+/// network's weights are stale (a gain switch loads other offset tables at once) and the fit
+/// starts cold. The column profile is the part CP-TV estimates best: on the drift bench it
+/// moved 0.05–0.28 between fits through temperature drift and 1.2–1.8 at a gain switch, where
+/// the whole pattern's 0.3–1.1 from set to set would not tell them apart.
+const MAX_WARM_COLUMN_CHANGE: f32 = 0.5;
+
 /// What a warm start needs besides the weights.
 struct NetState {
     net: SkipNet,
@@ -51,6 +59,8 @@ pub struct TvDipEstimator {
     device: Device,
     rng: StdRng,
     state: Option<NetState>,
+    /// The first stage's pattern of the last fit: what says whether the pattern jumped.
+    last_base: Option<Pattern>,
 }
 
 impl TvDipEstimator {
@@ -70,6 +80,7 @@ impl TvDipEstimator {
             device,
             rng: StdRng::seed_from_u64(seed),
             state: None,
+            last_base: None,
         })
     }
 
@@ -293,6 +304,21 @@ impl TvDipEstimator {
     }
 }
 
+/// rms(new − old) / rms(old) of two zero-mean signals; infinite when `old` is flat and `new`
+/// is not.
+fn relative_change(old: &[f32], new: &[f32]) -> f32 {
+    let (mut diff, mut base) = (0.0f64, 0.0f64);
+    for (&o, &v) in old.iter().zip(new) {
+        diff += (f64::from(v) - f64::from(o)).powi(2);
+        base += f64::from(o).powi(2);
+    }
+    match (base > 0.0, diff > 0.0) {
+        (true, _) => (diff / base).sqrt() as f32,
+        (false, true) => f32::INFINITY,
+        (false, false) => 0.0,
+    }
+}
+
 /// √ of the covariance of two equally long signals (0 when negative): the amplitude of what
 /// they share, in their units; with the correlation.
 fn shared_amplitude(a: &[f32], b: &[f32]) -> (f32, f32) {
@@ -383,7 +409,22 @@ impl TvDipEstimator {
             None => set,
         };
 
-        let warm = self.is_warm_for(w, h);
+        let jumped = match (&self.last_base, &base) {
+            (Some(old), Some(new)) if old.data().len() == new.data().len() => {
+                let change = relative_change(&old.column_means(), &new.column_means());
+                let jumped = change > MAX_WARM_COLUMN_CHANGE;
+                if jumped {
+                    tracing::info!(
+                        change,
+                        "the column pattern jumped since the last fit; fitting cold"
+                    );
+                }
+                jumped
+            }
+            _ => false,
+        };
+        self.last_base.clone_from(&base);
+        let warm = self.is_warm_for(w, h) && !jumped;
         let state = match self.state.take() {
             Some(s) if warm => s,
             _ => {

@@ -194,6 +194,18 @@ impl Pattern {
         self.data
     }
 
+    /// Mean of each column (zero-mean like the pattern): its column-FPN profile.
+    pub fn column_means(&self) -> Vec<f32> {
+        let mut sums = vec![0.0f64; self.width];
+        for row in self.data.chunks_exact(self.width) {
+            sums.iter_mut()
+                .zip(row)
+                .for_each(|(s, &v)| *s += f64::from(v));
+        }
+        let n = self.height as f64;
+        sums.into_iter().map(|s| (s / n) as f32).collect()
+    }
+
     /// `frame − pattern` for a frame of `width`×`height`.
     pub fn apply(&self, width: usize, height: usize, frame: &[f32]) -> Result<Vec<f32>, NucError> {
         if width != self.width || height != self.height || frame.len() != self.data.len() {
