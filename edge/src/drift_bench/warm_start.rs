@@ -89,6 +89,8 @@ pub fn check(
     let (set_b, clean_b) = frames(model, b0, b1, n)?;
     let mut cfg = FitConfig::preset(preset)?;
     cfg.seed = Some(1);
+    // As the refit loop fits: without the per-pixel stage unless its configuration says so.
+    cfg.pixel_passes = crate::config::FitSection::default().pixel_passes;
     let state = work.join("warm-start.state.safetensors");
     let mut first = estimator(Method::TvDip, &cfg)?;
     first.estimate(&set_a, &Budget::default(), &mut |_| {
