@@ -54,6 +54,55 @@ pub fn scene_leak(estimate: &[f32], truth: &[f32], clean: &[f32]) -> f64 {
     if var <= 0.0 { 0.0 } else { cov / var }
 }
 
+/// RMS of a pattern's error (estimate − truth, mean removed) split three ways, DN: its low
+/// frequencies (a 17×17 box blur: shading, LPN), the column stripes of what is left (its
+/// column means) and the rest (pixel scale). Says which part of the non-uniformity an
+/// estimator misses.
+pub fn error_parts(estimate: &[f32], truth: &[f32], w: usize, h: usize) -> [f64; 3] {
+    let n = (w * h).max(1) as f64;
+    let mut e: Vec<f64> = estimate
+        .iter()
+        .zip(truth)
+        .map(|(a, b)| f64::from(a - b))
+        .collect();
+    let mean = e.iter().sum::<f64>() / n;
+    e.iter_mut().for_each(|v| *v -= mean);
+    let low = box_blur(&box_blur(&e, w, h, 8, 1), w, h, 8, w);
+    e.iter_mut().zip(&low).for_each(|(v, l)| *v -= l);
+    let cols: Vec<f64> = (0..w)
+        .map(|x| (0..h).map(|y| e[y * w + x]).sum::<f64>() / h.max(1) as f64)
+        .collect();
+    let rest = (0..w * h)
+        .map(|i| (e[i] - cols[i % w]).powi(2))
+        .sum::<f64>();
+    // The blur's edge effects leave a level in every column alike: that is no stripe.
+    let level = cols.iter().sum::<f64>() / w.max(1) as f64;
+    let column = cols.iter().map(|c| (c - level).powi(2)).sum::<f64>() / w.max(1) as f64;
+    let low = low.iter().map(|v| v * v).sum::<f64>();
+    [(low / n).sqrt(), column.sqrt(), (rest / n).sqrt()]
+}
+
+/// Mean over ±`r` samples along one axis (`stride` 1: rows, `w`: columns), the window cut at
+/// the edges.
+fn box_blur(v: &[f64], w: usize, h: usize, r: usize, stride: usize) -> Vec<f64> {
+    let (len, lines) = if stride == 1 { (w, h) } else { (h, w) };
+    let mut out = vec![0.0; v.len()];
+    for line in 0..lines {
+        let at = |k: usize| {
+            if stride == 1 {
+                line * w + k
+            } else {
+                k * w + line
+            }
+        };
+        for k in 0..len {
+            let (lo, hi) = (k.saturating_sub(r), (k + r + 1).min(len));
+            out[at(k)] = (lo..hi).map(|j| v[at(j)]).sum::<f64>() / (hi - lo) as f64;
+        }
+    }
+    out
+}
+
 /// Sums over one scenario segment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SegmentSums {
@@ -114,6 +163,19 @@ mod tests {
         let mut moved = clean.clone();
         moved[..50].iter_mut().for_each(|v| *v += 500.0);
         assert!((flicker(&a, &b, &clean, &moved) - 2.0).abs() < 1e-9);
+
+        // Column stripes are column error, a smooth tilt low-frequency error.
+        let zero = vec![0.0f32; 64 * 64];
+        let stripes: Vec<f32> = (0..64 * 64)
+            .map(|i| if i % 2 == 0 { 3.0 } else { -3.0 })
+            .collect();
+        let [l, c, r] = error_parts(&stripes, &zero, 64, 64);
+        assert!(l < 0.3 && c > 2.7 && r < 1e-9, "{l} {c} {r}");
+        let tilt: Vec<f32> = (0..64 * 64)
+            .map(|i| ((i / 64) as f32 * 0.05).sin() * 4.0)
+            .collect();
+        let [l, c, r] = error_parts(&tilt, &zero, 64, 64);
+        assert!(l > 0.9 && c < 1e-6 && r < 0.5, "{l} {c} {r}");
 
         let truth = vec![0.0f32; 100];
         let ghost: Vec<f32> = clean.iter().map(|&c| 0.3 * c).collect();

@@ -273,8 +273,24 @@ pub fn run_case(
         let was_blending = live.blending();
         live.correct(&f.raw, &mut out, pattern.as_ref(), &cfg, 0)?;
         if changed && let Some(p) = &pattern {
-            let leak = measure::scene_leak(&p.data, &model.pattern_of(seq), &f.clean);
+            let truth = model.pattern_of(seq);
+            let leak = measure::scene_leak(&p.data, &truth, &f.clean);
             segments[seg].leak_max = segments[seg].leak_max.max(leak);
+            let [low, column, rest] = measure::error_parts(&p.data, &truth, w, h);
+            let [true_low, true_column, true_rest] =
+                measure::error_parts(&vec![0.0; w * h], &truth, w, h);
+            tracing::info!(
+                seq,
+                segment = seg,
+                leak,
+                low,
+                column,
+                rest,
+                true_low,
+                true_column,
+                true_rest,
+                "pattern installed; its error and the true pattern by part (DN rms)"
+            );
         }
         current = pattern;
         let flicker = match &prev_clean {

@@ -87,6 +87,9 @@ pub struct Launch {
     /// Whether the first stage is sent to be served before the fit ends (the first
     /// calibration: no pattern is served yet).
     pub serve_interim: bool,
+    /// The pattern served when the fit started, whose shading a fit without motion to weigh
+    /// its network by carries over (see `motion_check::carry_shading`).
+    pub served: Option<Pattern>,
 }
 
 /// Starts `est` on `launch` in a new thread; the receiver gets the first stage when the
@@ -115,8 +118,15 @@ pub fn spawn(
             };
             let result = match frame_set(&launch.frames) {
                 Err(e) => Err(e),
-                Ok(set) => run_fit(est.as_mut(), &set, &launch, &mut interim)
-                    .map(|out| keep_what_motion_supports(out, base, &set, launch.fit_id)),
+                Ok(set) => run_fit(est.as_mut(), &set, &launch, &mut interim).map(|out| {
+                    keep_what_motion_supports(
+                        out,
+                        base,
+                        &set,
+                        launch.served.as_ref(),
+                        launch.fit_id,
+                    )
+                }),
             };
             (est, result, start.elapsed())
         })?;
@@ -166,11 +176,14 @@ fn run_fit(
 }
 
 /// Weighs the network's refinement of a staged fit by what registered frame pairs support
-/// (see `motion_check`); without evidence (too little motion) the first stage is kept.
+/// (see `motion_check`). Without evidence (too little motion) the first stage is kept, with
+/// the shading of the pattern being served carried onto it when both come from the same
+/// offset tables: a stare must not drop what the last checked refinement served.
 fn keep_what_motion_supports(
     mut out: FitOutcome,
     base: Option<Pattern>,
     set: &FrameSet,
+    served: Option<&Pattern>,
     fit_id: u32,
 ) -> FitOutcome {
     let Some(base) = base else {
@@ -189,11 +202,22 @@ fn keep_what_motion_supports(
         unseen = ?check.map(|c| c.unseen),
         pairs = check.map_or(0, |c| c.pairs),
         gain = check.map_or(0.0, |c| c.gain),
+        measured = ?check.map(|c| c.measured),
+        uncertainty = ?check.map(|c| c.uncertainty),
         "network refinement weighed by registered frames"
     );
     out.pattern = match check {
         Some(c) => motion_check::supported(&base, &out.pattern, &c),
-        None => base,
+        None => match served.and_then(|s| motion_check::carry_shading(&base, s)) {
+            Some(carried) => {
+                info!(
+                    fit_id,
+                    "no motion to weigh the network by: the served shading is carried over"
+                );
+                carried
+            }
+            None => base,
+        },
     };
     out
 }

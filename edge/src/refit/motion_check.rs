@@ -19,6 +19,16 @@
 //! camera that only pans sideways never changes a row profile, so that component gets no
 //! weight ([`Unseen`]); each component is served only where its weight reaches
 //! [`MIN_SUPPORT`] ([`supported`]).
+//!
+//! The pairs' estimates are only as good as the scene is still between frames. Where it
+//! changes on its own (people walking, a replayed sequence) they scatter widely (±0.5 and more
+//! on the drift bench's human scene, against ±0.05 on the city's), and a point estimate would
+//! drop a good refinement at random. Each weight is therefore shrunk towards the network's own
+//! answer (1) by its standard error, measured by the jackknife over the pairs: precise
+//! evidence against a component (the city's sky gradient, 0.0–0.5 ± 0.1) still removes it,
+//! scattered evidence defers to the fit, unless the served part would make the pairs
+//! disagree more than the first stage alone. A set with no motion at all carries the shading
+//! of the pattern being served onto its new first stage ([`carry_shading`]).
 
 use engine::nuc::{FrameSet, Pattern};
 
@@ -26,6 +36,10 @@ use engine::nuc::{FrameSet, Pattern};
 /// frames say the network's part is largely scene (see the module docs), and the first stage
 /// is served alone.
 pub const MIN_SUPPORT: f32 = 0.8;
+
+/// Spread of the prior a component's weight is shrunk towards when the registered pairs
+/// disagree (see [`shrunk`]): the network's part is trusted up to about this much.
+const PRIOR_SD: f64 = 0.25;
 
 /// A component whose registered shifts change it by less than this share of its energy is
 /// unseen (a profile along the motion is not changed at all).
@@ -55,6 +69,11 @@ pub struct RefineWeight {
     pub rows: f32,
     /// Weight of its column profile (0 when unseen).
     pub columns: f32,
+    /// The pairs' own estimate of each component's weight (rows, columns, rest) before it is
+    /// shrunk and clamped.
+    pub measured: [f32; 3],
+    /// Standard error of each estimate (jackknife over the pairs; 0 when too few).
+    pub uncertainty: [f32; 3],
     /// Which profile the motion could not check.
     pub unseen: Unseen,
     /// Frame pairs that moved enough to be used.
@@ -170,6 +189,7 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
     let mut energy = [0.0f64; 3];
     let mut aa = 0.0f64;
     let mut pairs = 0;
+    let mut per_pair = Vec::with_capacity(shifts.len());
     for &(i, dx, dy) in &shifts {
         let (ci, cj) = (&corrected[i], &corrected[i + 1]);
         let (x0, x1) = ((-dx).max(0) as usize, (w as isize - dx.max(0)) as usize);
@@ -187,18 +207,26 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
         let mid = mags.len() / 2;
         let median = *mags.select_nth_unstable_by(mid, f32::total_cmp).1;
         let cut = 4.0 * median.max(1.0);
+        let mut eq = PairEquations::default();
         for &(a, p, q) in terms.iter().filter(|t| t.0.abs() <= cut) {
             let b = [0, 1, 2].map(|c| f64::from(parts[c][q] - parts[c][p]));
             let a = f64::from(a);
             aa += a * a;
             for c in 0..3 {
-                ab[c] += a * b[c];
+                eq.ab[c] += a * b[c];
                 energy[c] += f64::from(parts[c][p]).powi(2) + f64::from(parts[c][q]).powi(2);
                 for d in 0..3 {
-                    bb[c][d] += b[c] * b[d];
+                    eq.bb[c][d] += b[c] * b[d];
                 }
             }
         }
+        for c in 0..3 {
+            ab[c] += eq.ab[c];
+            for d in 0..3 {
+                bb[c][d] += eq.bb[c][d];
+            }
+        }
+        per_pair.push(eq);
         pairs += 1;
     }
     // A set that mostly stared was fitted mostly on one view, which the network can take for
@@ -216,17 +244,33 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
         return None;
     }
     let solved = solve(&active, &bb, &ab);
+    let spread = jackknife_spread(&active, &per_pair, &bb, &ab);
     let mut weights = [0.0f64; 3];
+    let mut measured = [0.0f64; 3];
+    let mut uncertainty = [0.0f64; 3];
     for (k, &c) in active.iter().enumerate() {
-        weights[c] = solved[k].clamp(0.0, 1.0);
+        measured[c] = solved[k];
+        uncertainty[c] = spread[k];
+        weights[c] = shrunk(solved[k], spread[k]).clamp(0.0, 1.0);
     }
-    let mut after = aa;
-    for c in 0..3 {
-        after += 2.0 * weights[c] * ab[c];
-        for d in 0..3 {
-            after += weights[c] * weights[d] * bb[c][d];
+    let mismatch = |w: &[f64; 3]| {
+        let mut m = aa;
+        for c in 0..3 {
+            m += 2.0 * w[c] * ab[c];
+            for d in 0..3 {
+                m += w[c] * w[d] * bb[c][d];
+            }
+        }
+        m
+    };
+    // Shrinking must never serve a part that makes the registered frames agree less than the
+    // first stage alone: then the pairs' own (clamped) estimate stands.
+    if makes_pairs_worse(&per_pair, &weights) {
+        for &c in &active {
+            weights[c] = measured[c].clamp(0.0, 1.0);
         }
     }
+    let after = mismatch(&weights);
     let unseen = match (seen(0), seen(1)) {
         (false, true) => Unseen::RowProfile,
         (true, false) => Unseen::ColumnProfile,
@@ -238,10 +282,164 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
         rest: weights[2] as f32,
         rows: weights[0] as f32,
         columns: weights[1] as f32,
+        measured: measured.map(|v| v as f32),
+        uncertainty: uncertainty.map(|v| v as f32),
         unseen,
         pairs,
         gain: (1.0 - after / aa) as f32,
     })
+}
+
+/// Relative change of the fine column structure (column means less their smooth trend)
+/// between a served pattern and a new first stage above which the two come from different
+/// offset tables (a gain switch), so the served pattern's shading is not carried over.
+/// Temperature drift moves it by 0.05–0.3 between fits, a gain switch by more than 1.
+const MAX_CARRY_COLUMN_CHANGE: f64 = 0.5;
+
+/// The new first stage `base` with the low-frequency shading of the pattern being served:
+/// base + smooth(served − base). For a fit whose frames did not move enough to weigh a
+/// network refinement, so that the shading the last checked fit served is kept while the
+/// first stage updates the columns and pixels that drifted. `None` when the two patterns do
+/// not match in size or come from different offset tables.
+pub fn carry_shading(base: &Pattern, served: &Pattern) -> Option<Pattern> {
+    let (w, h) = (base.width(), base.height());
+    if served.width() != w || served.height() != h {
+        return None;
+    }
+    let r = (w.max(h) / 32).max(1);
+    let fine_columns = |p: &Pattern| {
+        let m = p.column_means();
+        let trend = box_blur(&m, m.len(), 1, r);
+        m.iter()
+            .zip(trend)
+            .map(|(a, b)| f64::from(a - b))
+            .collect::<Vec<f64>>()
+    };
+    let (old, new) = (fine_columns(served), fine_columns(base));
+    let moved: f64 = old.iter().zip(&new).map(|(a, b)| (a - b).powi(2)).sum();
+    let size: f64 = old.iter().map(|a| a * a).sum();
+    if !(moved <= MAX_CARRY_COLUMN_CHANGE.powi(2) * size) {
+        return None;
+    }
+    let diff: Vec<f32> = served
+        .data()
+        .iter()
+        .zip(base.data())
+        .map(|(s, b)| s - b)
+        .collect();
+    // Two box passes: a smooth (triangular) window that drops the first stages' column
+    // and pixel differences.
+    let shading = box_blur(&box_blur(&diff, w, h, r), w, h, r);
+    let data = base
+        .data()
+        .iter()
+        .zip(shading)
+        .map(|(b, s)| b + s)
+        .collect();
+    Pattern::new(w, h, data).ok()
+}
+
+/// Separable mean over a (2r + 1)² window, cut at the edges.
+fn box_blur(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let pass = |src: &[f32], len: usize, lines: usize, at: &dyn Fn(usize, usize) -> usize| {
+        let mut out = vec![0.0f32; src.len()];
+        let mut prefix = vec![0.0f64; len + 1];
+        for line in 0..lines {
+            for k in 0..len {
+                prefix[k + 1] = prefix[k] + f64::from(src[at(line, k)]);
+            }
+            for k in 0..len {
+                let (lo, hi) = (k.saturating_sub(r), (k + r + 1).min(len));
+                out[at(line, k)] = ((prefix[hi] - prefix[lo]) / (hi - lo) as f64) as f32;
+            }
+        }
+        out
+    };
+    let rows = pass(v, w, h, &|line, k| line * w + k);
+    pass(&rows, h, w, &|line, k| k * w + line)
+}
+
+/// One registered pair's normal equations (see [`refine_weight`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct PairEquations {
+    bb: [[f64; 3]; 3],
+    ab: [f64; 3],
+}
+
+/// Standard error of each active component's weight: the jackknife over the pairs (each
+/// left out in turn from the summed equations). Pairs disagree when the scene itself changed
+/// between frames (people moving, a camera's AGC) in ways that resemble the network's part;
+/// with fewer than three pairs there is no spread to measure and 0 is returned.
+fn jackknife_spread(
+    active: &[usize],
+    pairs: &[PairEquations],
+    bb: &[[f64; 3]; 3],
+    ab: &[f64; 3],
+) -> Vec<f64> {
+    let n = pairs.len();
+    if n < 3 {
+        return vec![0.0; active.len()];
+    }
+    let leave_out: Vec<Vec<f64>> = pairs
+        .iter()
+        .map(|p| {
+            let mut b = *bb;
+            let mut a = *ab;
+            for c in 0..3 {
+                a[c] -= p.ab[c];
+                for d in 0..3 {
+                    b[c][d] -= p.bb[c][d];
+                }
+            }
+            solve(active, &b, &a)
+        })
+        .collect();
+    (0..active.len())
+        .map(|k| {
+            let mean = leave_out.iter().map(|x| x[k]).sum::<f64>() / n as f64;
+            let ss = leave_out.iter().map(|x| (x[k] - mean).powi(2)).sum::<f64>();
+            (ss * (n - 1) as f64 / n as f64).sqrt()
+        })
+        .collect()
+}
+
+/// Whether serving `weights` makes the registered pairs disagree more than the first stage
+/// alone, beyond the scatter of the pairs' own changes (two standard errors of their sum;
+/// with fewer than three pairs, any rise counts).
+fn makes_pairs_worse(pairs: &[PairEquations], weights: &[f64; 3]) -> bool {
+    let change: Vec<f64> = pairs
+        .iter()
+        .map(|p| {
+            (0..3)
+                .map(|c| {
+                    2.0 * weights[c] * p.ab[c]
+                        + (0..3)
+                            .map(|d| weights[c] * weights[d] * p.bb[c][d])
+                            .sum::<f64>()
+                })
+                .sum()
+        })
+        .collect();
+    let n = change.len() as f64;
+    let sum: f64 = change.iter().sum();
+    if change.len() < 3 {
+        return sum > 0.0;
+    }
+    let mean = sum / n;
+    let var = change.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    sum > 2.0 * (var * n).sqrt()
+}
+
+/// A component's weight from the pairs' estimate and its standard error, shrunk towards the
+/// network's own answer (1) by how uncertain the estimate is: a precise estimate stands (the
+/// sky gradient a pan shows to be scene), a scattered one defers to the fit. Precision
+/// weighting of the estimate against a prior N(1, [`PRIOR_SD`]²).
+fn shrunk(estimate: f64, spread: f64) -> f64 {
+    if !estimate.is_finite() {
+        return 0.0;
+    }
+    let (pe, pp) = (1.0 / spread.max(1e-9).powi(2), 1.0 / PRIOR_SD.powi(2));
+    (estimate * pe + pp) / (pe + pp)
 }
 
 /// The least-squares weights of the `active` components (normal equations `bb`, `ab`), by
@@ -478,6 +676,139 @@ mod tests {
             refine_weight(&set, &base, &mixed).unwrap().unseen,
             Unseen::Nothing
         );
+    }
+
+    /// Pairs that agree give a small spread and their estimate stands; pairs that scatter
+    /// give a large one and the weight defers to the network (1).
+    #[test]
+    fn scattered_pairs_defer_to_the_network_and_consistent_ones_do_not() {
+        let pair = |alpha: f64| PairEquations {
+            bb: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            ab: [-alpha; 3],
+        };
+        let sum = |pairs: &[PairEquations]| {
+            let mut bb = [[0.0; 3]; 3];
+            let mut ab = [0.0; 3];
+            for p in pairs {
+                for c in 0..3 {
+                    ab[c] += p.ab[c];
+                    for d in 0..3 {
+                        bb[c][d] += p.bb[c][d];
+                    }
+                }
+            }
+            (bb, ab)
+        };
+        let active = [0, 1, 2];
+        let consistent: Vec<_> = [0.30, 0.31, 0.29, 0.30, 0.30].map(pair).to_vec();
+        let (bb, ab) = sum(&consistent);
+        let est = solve(&active, &bb, &ab);
+        let se = jackknife_spread(&active, &consistent, &bb, &ab);
+        assert!(
+            (est[2] - 0.30).abs() < 1e-6 && se[2] < 0.01,
+            "{est:?} {se:?}"
+        );
+        assert!(shrunk(est[2], se[2]) < 0.31, "a precise 0.3 stands");
+        let scattered: Vec<_> = [-0.5, 1.6, 0.2, 1.1, 0.1].map(pair).to_vec();
+        let (bb, ab) = sum(&scattered);
+        let est = solve(&active, &bb, &ab);
+        let se = jackknife_spread(&active, &scattered, &bb, &ab);
+        assert!((est[2] - 0.5).abs() < 1e-6 && se[2] > 0.3, "{est:?} {se:?}");
+        let w = shrunk(est[2], se[2]);
+        assert!(
+            w > MIN_SUPPORT as f64 && w < 1.0,
+            "scattered 0.5 defers: {w}"
+        );
+        // Too few pairs to measure a spread: the estimate stands.
+        assert_eq!(
+            jackknife_spread(&active, &scattered[..2], &bb, &ab),
+            vec![0.0; 3]
+        );
+        assert!((shrunk(0.4, 0.0) - 0.4).abs() < 1e-9 && shrunk(f64::NAN, 1.0) == 0.0);
+    }
+
+    /// Frames whose scene also changes between them (a warm person walking) scatter the
+    /// pairs' estimates of a true pattern's weight; the check then serves the network's part
+    /// instead of dropping it.
+    #[test]
+    fn a_true_pattern_is_served_when_the_scene_changes_between_frames() {
+        let (w, h) = (160, 96);
+        let (set, lpn, _) = setup(w, h);
+        let frames: Vec<Vec<f32>> = (0..set.len())
+            .map(|k| {
+                // A warm blob that moves on its own.
+                let (bx, by) = (20.0 + 29.0 * k as f32, 30.0 + 11.0 * ((k * 7) % 5) as f32);
+                set.frame(k)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let (x, y) = ((i % w) as f32, (i / w) as f32);
+                        let r2 = ((x - bx).powi(2) + (y - by).powi(2)) / 1600.0;
+                        v + 400.0 * (-r2).exp()
+                    })
+                    .collect()
+            })
+            .collect();
+        let moving = FrameSet::new(w, h, frames).unwrap();
+        let base = Pattern::zeros(w, h);
+        let good = Pattern::new(w, h, lpn.clone()).unwrap();
+        let r = refine_weight(&moving, &base, &good).unwrap();
+        assert!(
+            r.measured.iter().any(|&m| m < MIN_SUPPORT),
+            "the pairs scatter: {r:?}"
+        );
+        assert!(r.rows >= MIN_SUPPORT && r.columns >= MIN_SUPPORT, "{r:?}");
+    }
+
+    /// Without motion evidence the served shading is carried onto a new first stage that
+    /// drifted a little, and not onto one from other offset tables.
+    #[test]
+    fn carries_the_served_shading_onto_the_same_tables_only() {
+        let (w, h) = (128, 96);
+        let stripes = |seed: u32, scale: f32| -> Vec<f32> {
+            (0..w)
+                .map(|x| {
+                    let v = (x as u32 ^ seed.wrapping_mul(0x9E37_79B9)).wrapping_mul(2_654_435_761)
+                        >> 16;
+                    scale * ((v % 1000) as f32 / 500.0 - 1.0)
+                })
+                .collect()
+        };
+        let field = |cols: &[f32], shading: f32| -> Vec<f32> {
+            (0..w * h)
+                .map(|i| {
+                    let (x, y) = (
+                        (i % w) as f32 / w as f32 - 0.5,
+                        (i / w) as f32 / h as f32 - 0.5,
+                    );
+                    cols[i % w] - shading * (x * x + y * y)
+                })
+                .collect()
+        };
+        let cols = stripes(1, 40.0);
+        let drifted: Vec<f32> = cols
+            .iter()
+            .zip(stripes(2, 4.0))
+            .map(|(a, b)| a + b)
+            .collect();
+        let served = Pattern::new(w, h, field(&cols, 300.0)).unwrap();
+        let base = Pattern::new(w, h, field(&drifted, 0.0)).unwrap();
+        let carried = carry_shading(&base, &served).expect("same tables");
+        let want = field(&drifted, 300.0);
+        let err = |p: &Pattern| {
+            let d: Vec<f32> = p.data().iter().zip(&want).map(|(a, b)| a - b).collect();
+            let m = d.iter().sum::<f32>() / d.len() as f32;
+            (d.iter().map(|v| (v - m).powi(2)).sum::<f32>() / d.len() as f32).sqrt()
+        };
+        assert!(
+            err(&carried) < 0.25 * err(&base),
+            "shading kept, columns new: {} vs the first stage's {}",
+            err(&carried),
+            err(&base)
+        );
+        let other = Pattern::new(w, h, field(&stripes(9, 40.0), 0.0)).unwrap();
+        assert!(carry_shading(&other, &served).is_none(), "a gain switch");
+        assert!(carry_shading(&Pattern::zeros(64, 48), &served).is_none());
     }
 
     #[test]

@@ -419,6 +419,7 @@ impl Worker {
         let frames = self.collector.frames();
         info!(fit_id = p.fit_id, reason = %p.reason, frames = frames.len(), max_steps,
               max_seconds = wall.as_secs_f32(), "fit started");
+        let current = self.shared.cache.current();
         let launch = Launch {
             fit_id: p.fit_id,
             frames,
@@ -432,7 +433,10 @@ impl Worker {
             events: self.shared.events.clone(),
             progress: self.progress.clone(),
             // The first calibration serves the classical stage at once (TV-DIP's CP-TV start).
-            serve_interim: self.shared.cache.current().is_none(),
+            serve_interim: current.is_none(),
+            served: current.and_then(|p| {
+                nuc::Pattern::new(p.width as usize, p.height as usize, p.data.clone()).ok()
+            }),
         };
         // Held from here, a simulated clock cannot pass the fit's start: read the start under
         // the hold (the driver may have moved the clock since `now`, while the estimator was
