@@ -182,10 +182,9 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
     // sky-to-ground gradient the network may have taken from the scene), its column profile,
     // and the rest. A component the registered shifts hardly move is unseen and gets no weight.
     let parts = components(&net, w, h);
-    // Normal equations of min ‖a + Σ α_c b_c‖²: bb[c][d] = Σ b_c b_d, ab[c] = Σ a b_c, and
-    // each component's own energy over the same pixels, for its observability.
-    let mut bb = [[0.0f64; 3]; 3];
-    let mut ab = [0.0f64; 3];
+    // Normal equations of min ‖a + Σ α_c b_c‖² over all pairs and per pair, and each
+    // component's own energy over the same pixels, for its observability.
+    let mut total = PairEquations::default();
     let mut energy = [0.0f64; 3];
     let mut aa = 0.0f64;
     let mut pairs = 0;
@@ -220,12 +219,7 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
                 }
             }
         }
-        for c in 0..3 {
-            ab[c] += eq.ab[c];
-            for d in 0..3 {
-                bb[c][d] += eq.bb[c][d];
-            }
-        }
+        total.add(&eq, 1.0);
         per_pair.push(eq);
         pairs += 1;
     }
@@ -237,14 +231,14 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
     // A component is seen when the shifts change it by a fair share of its own size (a
     // profile along the motion is not changed at all) and it has energy to serve (a separable
     // pattern has no rest, whose weight would be noise).
-    let total: f64 = energy.iter().sum();
-    let seen = |c: usize| energy[c] > 1e-4 * total && bb[c][c] >= MIN_SEEN * energy[c];
+    let all_energy: f64 = energy.iter().sum();
+    let seen = |c: usize| energy[c] > 1e-4 * all_energy && total.bb[c][c] >= MIN_SEEN * energy[c];
     let active: Vec<usize> = (0..3).filter(|&c| seen(c)).collect();
     if active.is_empty() {
         return None;
     }
-    let solved = solve(&active, &bb, &ab);
-    let spread = jackknife_spread(&active, &per_pair, &bb, &ab);
+    let solved = total.solve(&active);
+    let spread = jackknife_spread(&active, &per_pair, &total);
     let mut weights = [0.0f64; 3];
     let mut measured = [0.0f64; 3];
     let mut uncertainty = [0.0f64; 3];
@@ -253,16 +247,6 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
         uncertainty[c] = spread[k];
         weights[c] = shrunk(solved[k], spread[k]).clamp(0.0, 1.0);
     }
-    let mismatch = |w: &[f64; 3]| {
-        let mut m = aa;
-        for c in 0..3 {
-            m += 2.0 * w[c] * ab[c];
-            for d in 0..3 {
-                m += w[c] * w[d] * bb[c][d];
-            }
-        }
-        m
-    };
     // Shrinking must never serve a part that makes the registered frames agree less than the
     // first stage alone: then the pairs' own (clamped) estimate stands.
     if makes_pairs_worse(&per_pair, &weights) {
@@ -270,13 +254,13 @@ pub fn refine_weight(set: &FrameSet, base: &Pattern, full: &Pattern) -> Option<R
             weights[c] = measured[c].clamp(0.0, 1.0);
         }
     }
-    let after = mismatch(&weights);
+    let after = aa + total.mismatch_change(&weights);
     let unseen = match (seen(0), seen(1)) {
         (false, true) => Unseen::RowProfile,
         (true, false) => Unseen::ColumnProfile,
         _ => Unseen::Nothing,
     };
-    let overall = (0..3).map(|c| weights[c] * energy[c]).sum::<f64>() / total.max(1e-30);
+    let overall = (0..3).map(|c| weights[c] * energy[c]).sum::<f64>() / all_energy.max(1e-30);
     Some(RefineWeight {
         alpha: overall as f32,
         rest: weights[2] as f32,
@@ -359,23 +343,48 @@ fn box_blur(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     pass(&rows, h, w, &|line, k| k * w + line)
 }
 
-/// One registered pair's normal equations (see [`refine_weight`]).
+/// Normal equations of min ‖a + Σ α_c b_c‖² (see [`refine_weight`]), of one registered pair
+/// or summed over pairs: bb[c][d] = Σ b_c b_d, ab[c] = Σ a b_c.
 #[derive(Debug, Clone, Copy, Default)]
 struct PairEquations {
     bb: [[f64; 3]; 3],
     ab: [f64; 3],
 }
 
+impl PairEquations {
+    /// Adds `sign` × `other`.
+    fn add(&mut self, other: &PairEquations, sign: f64) {
+        for c in 0..3 {
+            self.ab[c] += sign * other.ab[c];
+            for d in 0..3 {
+                self.bb[c][d] += sign * other.bb[c][d];
+            }
+        }
+    }
+
+    /// The least-squares weights of the `active` components.
+    fn solve(&self, active: &[usize]) -> Vec<f64> {
+        solve(active, &self.bb, &self.ab)
+    }
+
+    /// How much serving `weights` changes the mismatch ‖a + Σ w_c b_c‖² − ‖a‖².
+    fn mismatch_change(&self, weights: &[f64; 3]) -> f64 {
+        (0..3)
+            .map(|c| {
+                2.0 * weights[c] * self.ab[c]
+                    + (0..3)
+                        .map(|d| weights[c] * weights[d] * self.bb[c][d])
+                        .sum::<f64>()
+            })
+            .sum()
+    }
+}
+
 /// Standard error of each active component's weight: the jackknife over the pairs (each
 /// left out in turn from the summed equations). Pairs disagree when the scene itself changed
 /// between frames (people moving, a camera's AGC) in ways that resemble the network's part;
 /// with fewer than three pairs there is no spread to measure and 0 is returned.
-fn jackknife_spread(
-    active: &[usize],
-    pairs: &[PairEquations],
-    bb: &[[f64; 3]; 3],
-    ab: &[f64; 3],
-) -> Vec<f64> {
+fn jackknife_spread(active: &[usize], pairs: &[PairEquations], total: &PairEquations) -> Vec<f64> {
     let n = pairs.len();
     if n < 3 {
         return vec![0.0; active.len()];
@@ -383,15 +392,9 @@ fn jackknife_spread(
     let leave_out: Vec<Vec<f64>> = pairs
         .iter()
         .map(|p| {
-            let mut b = *bb;
-            let mut a = *ab;
-            for c in 0..3 {
-                a[c] -= p.ab[c];
-                for d in 0..3 {
-                    b[c][d] -= p.bb[c][d];
-                }
-            }
-            solve(active, &b, &a)
+            let mut rest = *total;
+            rest.add(p, -1.0);
+            rest.solve(active)
         })
         .collect();
     (0..active.len())
@@ -407,19 +410,7 @@ fn jackknife_spread(
 /// alone, beyond the scatter of the pairs' own changes (two standard errors of their sum;
 /// with fewer than three pairs, any rise counts).
 fn makes_pairs_worse(pairs: &[PairEquations], weights: &[f64; 3]) -> bool {
-    let change: Vec<f64> = pairs
-        .iter()
-        .map(|p| {
-            (0..3)
-                .map(|c| {
-                    2.0 * weights[c] * p.ab[c]
-                        + (0..3)
-                            .map(|d| weights[c] * weights[d] * p.bb[c][d])
-                            .sum::<f64>()
-                })
-                .sum()
-        })
-        .collect();
+    let change: Vec<f64> = pairs.iter().map(|p| p.mismatch_change(weights)).collect();
     let n = change.len() as f64;
     let sum: f64 = change.iter().sum();
     if change.len() < 3 {
@@ -687,32 +678,24 @@ mod tests {
             ab: [-alpha; 3],
         };
         let sum = |pairs: &[PairEquations]| {
-            let mut bb = [[0.0; 3]; 3];
-            let mut ab = [0.0; 3];
-            for p in pairs {
-                for c in 0..3 {
-                    ab[c] += p.ab[c];
-                    for d in 0..3 {
-                        bb[c][d] += p.bb[c][d];
-                    }
-                }
-            }
-            (bb, ab)
+            let mut total = PairEquations::default();
+            pairs.iter().for_each(|p| total.add(p, 1.0));
+            total
         };
         let active = [0, 1, 2];
         let consistent: Vec<_> = [0.30, 0.31, 0.29, 0.30, 0.30].map(pair).to_vec();
-        let (bb, ab) = sum(&consistent);
-        let est = solve(&active, &bb, &ab);
-        let se = jackknife_spread(&active, &consistent, &bb, &ab);
+        let total = sum(&consistent);
+        let est = total.solve(&active);
+        let se = jackknife_spread(&active, &consistent, &total);
         assert!(
             (est[2] - 0.30).abs() < 1e-6 && se[2] < 0.01,
             "{est:?} {se:?}"
         );
         assert!(shrunk(est[2], se[2]) < 0.31, "a precise 0.3 stands");
         let scattered: Vec<_> = [-0.5, 1.6, 0.2, 1.1, 0.1].map(pair).to_vec();
-        let (bb, ab) = sum(&scattered);
-        let est = solve(&active, &bb, &ab);
-        let se = jackknife_spread(&active, &scattered, &bb, &ab);
+        let total = sum(&scattered);
+        let est = total.solve(&active);
+        let se = jackknife_spread(&active, &scattered, &total);
         assert!((est[2] - 0.5).abs() < 1e-6 && se[2] > 0.3, "{est:?} {se:?}");
         let w = shrunk(est[2], se[2]);
         assert!(
@@ -721,10 +704,17 @@ mod tests {
         );
         // Too few pairs to measure a spread: the estimate stands.
         assert_eq!(
-            jackknife_spread(&active, &scattered[..2], &bb, &ab),
+            jackknife_spread(&active, &scattered[..2], &total),
             vec![0.0; 3]
         );
         assert!((shrunk(0.4, 0.0) - 0.4).abs() < 1e-9 && shrunk(f64::NAN, 1.0) == 0.0);
+        // Pairs that all say the part is the opposite of pattern (-0.5): serving it whole
+        // makes every pair worse, far beyond their scatter; serving nothing changes nothing.
+        let against: Vec<_> = [-0.5, -0.45, -0.55, -0.5].map(pair).to_vec();
+        assert!(makes_pairs_worse(&against, &[1.0; 3]));
+        assert!(!makes_pairs_worse(&against, &[0.0; 3]));
+        // Scattered pairs around 0.5: serving 0.9 is within their scatter.
+        assert!(!makes_pairs_worse(&scattered, &[0.9; 3]));
     }
 
     /// Frames whose scene also changes between them (a warm person walking) scatter the
