@@ -302,7 +302,7 @@ pub fn carry_shading(base: &Pattern, served: &Pattern) -> Option<Pattern> {
     let (old, new) = (fine_columns(served), fine_columns(base));
     let moved: f64 = old.iter().zip(&new).map(|(a, b)| (a - b).powi(2)).sum();
     let size: f64 = old.iter().map(|a| a * a).sum();
-    if !(moved <= MAX_CARRY_COLUMN_CHANGE.powi(2) * size) {
+    if !(moved.is_finite() && size.is_finite()) || moved > MAX_CARRY_COLUMN_CHANGE.powi(2) * size {
         return None;
     }
     let diff: Vec<f32> = served
