@@ -1,4 +1,5 @@
 //! dipnuc edge library: everything the `dipnuc-edge` daemon runs on the board.
+pub mod box_blur;
 pub mod clock;
 pub mod config;
 pub mod correct;

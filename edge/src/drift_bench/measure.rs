@@ -4,6 +4,8 @@
 //! change), ghosting (the share of the scene in view that leaked into a newly installed
 //! pattern) and compute used.
 
+use crate::box_blur::box_blur;
+
 /// PSNR (dB) and residual non-uniformity (DN RMS) of `out` against `clean`, both with the
 /// global offset removed (a pattern's DC level is not observable).
 pub fn quality(out: &[u16], clean: &[f32]) -> (f64, f64) {
@@ -60,15 +62,18 @@ pub fn scene_leak(estimate: &[f32], truth: &[f32], clean: &[f32]) -> f64 {
 /// estimator misses.
 pub fn error_parts(estimate: &[f32], truth: &[f32], w: usize, h: usize) -> [f64; 3] {
     let n = (w * h).max(1) as f64;
-    let mut e: Vec<f64> = estimate
-        .iter()
-        .zip(truth)
-        .map(|(a, b)| f64::from(a - b))
+    let diff: Vec<f32> = estimate.iter().zip(truth).map(|(a, b)| a - b).collect();
+    let mean = (diff.iter().map(|&v| f64::from(v)).sum::<f64>() / n) as f32;
+    let diff: Vec<f32> = diff.iter().map(|v| v - mean).collect();
+    let low: Vec<f64> = box_blur(&diff, w, h, 8)
+        .into_iter()
+        .map(f64::from)
         .collect();
-    let mean = e.iter().sum::<f64>() / n;
-    e.iter_mut().for_each(|v| *v -= mean);
-    let low = box_blur(&box_blur(&e, w, h, 8, 1), w, h, 8, w);
-    e.iter_mut().zip(&low).for_each(|(v, l)| *v -= l);
+    let e: Vec<f64> = diff
+        .iter()
+        .zip(&low)
+        .map(|(&v, l)| f64::from(v) - l)
+        .collect();
     let cols: Vec<f64> = (0..w)
         .map(|x| (0..h).map(|y| e[y * w + x]).sum::<f64>() / h.max(1) as f64)
         .collect();
@@ -80,27 +85,6 @@ pub fn error_parts(estimate: &[f32], truth: &[f32], w: usize, h: usize) -> [f64;
     let column = cols.iter().map(|c| (c - level).powi(2)).sum::<f64>() / w.max(1) as f64;
     let low = low.iter().map(|v| v * v).sum::<f64>();
     [(low / n).sqrt(), column.sqrt(), (rest / n).sqrt()]
-}
-
-/// Mean over ±`r` samples along one axis (`stride` 1: rows, `w`: columns), the window cut at
-/// the edges.
-fn box_blur(v: &[f64], w: usize, h: usize, r: usize, stride: usize) -> Vec<f64> {
-    let (len, lines) = if stride == 1 { (w, h) } else { (h, w) };
-    let mut out = vec![0.0; v.len()];
-    for line in 0..lines {
-        let at = |k: usize| {
-            if stride == 1 {
-                line * w + k
-            } else {
-                k * w + line
-            }
-        };
-        for k in 0..len {
-            let (lo, hi) = (k.saturating_sub(r), (k + r + 1).min(len));
-            out[at(k)] = (lo..hi).map(|j| v[at(j)]).sum::<f64>() / (hi - lo) as f64;
-        }
-    }
-    out
 }
 
 /// Sums over one scenario segment.

@@ -32,6 +32,8 @@
 
 use engine::nuc::{FrameSet, Pattern};
 
+use crate::box_blur::box_blur;
+
 /// The least weight at which the loop keeps a network refinement: below it the registered
 /// frames say the network's part is largely scene (see the module docs), and the first stage
 /// is served alone.
@@ -321,26 +323,6 @@ pub fn carry_shading(base: &Pattern, served: &Pattern) -> Option<Pattern> {
         .map(|(b, s)| b + s)
         .collect();
     Pattern::new(w, h, data).ok()
-}
-
-/// Separable mean over a (2r + 1)² window, cut at the edges.
-fn box_blur(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    let pass = |src: &[f32], len: usize, lines: usize, at: &dyn Fn(usize, usize) -> usize| {
-        let mut out = vec![0.0f32; src.len()];
-        let mut prefix = vec![0.0f64; len + 1];
-        for line in 0..lines {
-            for k in 0..len {
-                prefix[k + 1] = prefix[k] + f64::from(src[at(line, k)]);
-            }
-            for k in 0..len {
-                let (lo, hi) = (k.saturating_sub(r), (k + r + 1).min(len));
-                out[at(line, k)] = ((prefix[hi] - prefix[lo]) / (hi - lo) as f64) as f32;
-            }
-        }
-        out
-    };
-    let rows = pass(v, w, h, &|line, k| line * w + k);
-    pass(&rows, h, w, &|line, k| k * w + line)
 }
 
 /// Normal equations of min ‖a + Σ α_c b_c‖² (see [`refine_weight`]), of one registered pair
