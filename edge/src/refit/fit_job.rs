@@ -192,7 +192,7 @@ fn keep_what_motion_supports(
     let check = motion_check::refine_weight(set, &base, &out.pattern);
     // Smooth scene structure hardly changes over a shift, so a weight between the extremes
     // says the network mixed scene into that component: each component (row profile, column
-    // profile, rest) is kept only when the frames clearly support it.
+    // profile, rest) is served at the share of it the frames support, its tilt never.
     info!(
         fit_id,
         alpha = check.map_or(0.0, |c| c.alpha),
