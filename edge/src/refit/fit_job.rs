@@ -85,7 +85,8 @@ pub struct Launch {
     /// Progress for the status.
     pub progress: Arc<ProgressCell>,
     /// Whether the first stage is sent to be served before the fit ends (the first
-    /// calibration: no pattern is served yet).
+    /// calibration: no pattern is served yet). It is also sent when the served pattern comes
+    /// from other offset tables than the first stage (a gain switch).
     pub serve_interim: bool,
     /// The pattern served when the fit started, whose shading a fit without motion to weigh
     /// its network by carries over (see `motion_check::carry_shading`).
@@ -111,7 +112,13 @@ pub fn spawn(
             let start = Instant::now();
             let mut base = None;
             let mut interim = |p: &Pattern| {
-                if launch.serve_interim {
+                // A pattern from other offset tables (a gain switch) is stale as a whole: the
+                // new first stage beats it while the network fits anew.
+                let stale = launch
+                    .served
+                    .as_ref()
+                    .is_some_and(|s| !motion_check::same_tables(p, s));
+                if launch.serve_interim || stale {
                     let _ = interim_tx.send((p.clone(), start.elapsed()));
                 }
                 base = Some(p.clone());
@@ -232,4 +239,106 @@ fn lower_priority(nice: i32) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = nice;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ops::ControlFlow;
+    use std::time::Instant;
+
+    use engine::nuc::FitProgress;
+
+    use super::*;
+
+    const W: usize = 48;
+    const H: usize = 32;
+
+    /// Column stripes of one offset table (`seed`), with a gentle shading.
+    fn tables(seed: u32) -> Pattern {
+        let data = (0..W * H)
+            .map(|i| {
+                let x = (i % W) as u32;
+                let v = (x ^ seed.wrapping_mul(0x9E37_79B9)).wrapping_mul(2_654_435_761) >> 16;
+                40.0 * ((v % 1000) as f32 / 500.0 - 1.0) + 0.05 * (i / W) as f32
+            })
+            .collect();
+        Pattern::new(W, H, data).unwrap()
+    }
+
+    /// Hands its first stage (the tables of `seed`) to `interim`, then ends with it.
+    struct FirstStageOnly(u32);
+
+    impl PatternEstimator for FirstStageOnly {
+        fn method(&self) -> Method {
+            Method::TvDip
+        }
+
+        fn estimate(
+            &mut self,
+            frames: &FrameSet,
+            budget: &Budget,
+            progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
+        ) -> Result<FitOutcome, NucError> {
+            self.estimate_staged(frames, budget, &mut |_| {}, progress)
+        }
+
+        fn estimate_staged(
+            &mut self,
+            _frames: &FrameSet,
+            _budget: &Budget,
+            interim: &mut dyn FnMut(&Pattern),
+            _progress: &mut dyn FnMut(&FitProgress) -> ControlFlow<()>,
+        ) -> Result<FitOutcome, NucError> {
+            let p = tables(self.0);
+            interim(&p);
+            Ok(FitOutcome {
+                pattern: p,
+                loss: 0.0,
+                steps: 0,
+                duration: Duration::ZERO,
+                aborted: false,
+                method: Method::TvDip,
+            })
+        }
+    }
+
+    /// Whether a fit whose first stage has the tables of `fit_seed` sends it to be served,
+    /// while the pattern of `served_seed` is served.
+    fn serves_first_stage(fit_seed: u32, served_seed: u32) -> bool {
+        let frames = (0..3)
+            .map(|seq| {
+                Arc::new(RawFrame {
+                    seq,
+                    timestamp: Instant::now(),
+                    width: W as u32,
+                    height: H as u32,
+                    data: vec![1000; W * H],
+                    sensor_temp_c: None,
+                })
+            })
+            .collect();
+        let launch = Launch {
+            fit_id: 1,
+            frames,
+            budget: Budget::default(),
+            nice: 0,
+            events: Arc::new(EventBus::default()),
+            progress: Arc::new(ProgressCell::default()),
+            serve_interim: false,
+            served: Some(tables(served_seed)),
+        };
+        let (handle, rx) = spawn(Box::new(FirstStageOnly(fit_seed)), launch).unwrap();
+        let (_, result, _) = handle.join().unwrap();
+        result.unwrap();
+        rx.try_recv().is_ok()
+    }
+
+    /// After a gain switch the served pattern belongs to other offset tables: the new first
+    /// stage is served at once instead of waiting for the network. Drift within the same
+    /// tables keeps the served pattern until the fit ends.
+    #[test]
+    fn the_first_stage_replaces_a_pattern_of_other_tables_at_once() {
+        assert!(serves_first_stage(2, 1));
+        assert!(!serves_first_stage(1, 1));
+    }
 }

@@ -291,24 +291,10 @@ const MAX_CARRY_COLUMN_CHANGE: f64 = 0.5;
 /// not match in size or come from different offset tables.
 pub fn carry_shading(base: &Pattern, served: &Pattern) -> Option<Pattern> {
     let (w, h) = (base.width(), base.height());
-    if served.width() != w || served.height() != h {
+    if !same_tables(base, served) {
         return None;
     }
-    let r = (w.max(h) / 32).max(1);
-    let fine_columns = |p: &Pattern| {
-        let m = p.column_means();
-        let trend = box_blur(&m, m.len(), 1, r);
-        m.iter()
-            .zip(trend)
-            .map(|(a, b)| f64::from(a - b))
-            .collect::<Vec<f64>>()
-    };
-    let (old, new) = (fine_columns(served), fine_columns(base));
-    let moved: f64 = old.iter().zip(&new).map(|(a, b)| (a - b).powi(2)).sum();
-    let size: f64 = old.iter().map(|a| a * a).sum();
-    if !(moved.is_finite() && size.is_finite()) || moved > MAX_CARRY_COLUMN_CHANGE.powi(2) * size {
-        return None;
-    }
+    let r = shading_radius(w, h);
     let diff: Vec<f32> = served
         .data()
         .iter()
@@ -325,6 +311,35 @@ pub fn carry_shading(base: &Pattern, served: &Pattern) -> Option<Pattern> {
         .map(|(b, s)| b + s)
         .collect();
     Pattern::new(w, h, data).ok()
+}
+
+/// Box radius of the smooth window that tells shading from column and pixel structure.
+fn shading_radius(w: usize, h: usize) -> usize {
+    (w.max(h) / 32).max(1)
+}
+
+/// Whether a new first stage `base` and the `served` pattern come from the same offset tables:
+/// the same size, and fine column structure (column means less their smooth trend) that moved
+/// by at most [`MAX_CARRY_COLUMN_CHANGE`] of its size. After a gain switch they do not, and the
+/// served pattern is stale as a whole.
+pub fn same_tables(base: &Pattern, served: &Pattern) -> bool {
+    let (w, h) = (base.width(), base.height());
+    if served.width() != w || served.height() != h {
+        return false;
+    }
+    let r = shading_radius(w, h);
+    let fine_columns = |p: &Pattern| {
+        let m = p.column_means();
+        let trend = box_blur(&m, m.len(), 1, r);
+        m.iter()
+            .zip(trend)
+            .map(|(a, b)| f64::from(a - b))
+            .collect::<Vec<f64>>()
+    };
+    let (old, new) = (fine_columns(served), fine_columns(base));
+    let moved: f64 = old.iter().zip(&new).map(|(a, b)| (a - b).powi(2)).sum();
+    let size: f64 = old.iter().map(|a| a * a).sum();
+    moved.is_finite() && size.is_finite() && moved <= MAX_CARRY_COLUMN_CHANGE.powi(2) * size
 }
 
 /// Normal equations of min ‖a + Σ α_c b_c‖² (see [`refine_weight`]), of one registered pair

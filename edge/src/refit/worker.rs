@@ -432,7 +432,8 @@ impl Worker {
             nice: b.nice,
             events: self.shared.events.clone(),
             progress: self.progress.clone(),
-            // The first calibration serves the classical stage at once (TV-DIP's CP-TV start).
+            // The first calibration serves the classical stage at once (TV-DIP's CP-TV start);
+            // the fit thread also does after a gain switch (`fit_job::Launch::serve_interim`).
             serve_interim: current.is_none(),
             served: current.and_then(|p| {
                 nuc::Pattern::new(p.width as usize, p.height as usize, p.data.clone()).ok()
