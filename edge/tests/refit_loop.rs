@@ -63,8 +63,8 @@ impl PatternEstimator for StagedEstimator {
         let start = Instant::now();
         let sim_start = sim_elapsed();
         let (w, h) = (frames.width(), frames.height());
-        let ramp: Vec<f32> = (0..w * h).map(|i| (i % w) as f32).collect();
-        interim(&Pattern::new(w, h, ramp.clone())?);
+        let bowl: Vec<f32> = (0..w * h).map(|i| column_bowl(i % w)).collect();
+        interim(&Pattern::new(w, h, bowl.clone())?);
         let want = Duration::from_millis(u64::from(FIT_MS.load(Ordering::SeqCst)));
         while !RELEASE.load(Ordering::SeqCst) || start.elapsed() < want {
             std::thread::sleep(Duration::from_millis(2));
@@ -73,7 +73,7 @@ impl PatternEstimator for StagedEstimator {
             *SEEN.lock().unwrap() = Some((a, b));
         }
         Ok(FitOutcome {
-            pattern: Pattern::new(w, h, ramp.iter().map(|v| 2.0 * v).collect())?,
+            pattern: Pattern::new(w, h, bowl.iter().map(|v| 2.0 * v).collect())?,
             loss: 1.0,
             steps: 1,
             duration: start.elapsed(),
@@ -90,17 +90,28 @@ fn staged(_: &FitSection) -> Result<(Box<dyn PatternEstimator>, String), NucErro
 /// A textured scene (fine grain and structure at the scale of the 8×8 thumbnail blocks, as
 /// buildings and trees have) shifted by `dx` columns, with a 6×6 warm square at `sq`.
 fn frame(seq: u64, dx: usize, sq: Option<(usize, usize)>) -> Arc<RawFrame> {
-    frame_with_ramp(seq, dx, sq, 0)
+    frame_with_pattern(seq, dx, sq, 0)
 }
 
-/// The same plus a fixed column ramp of `ramp` DN per column (a sensor pattern).
-fn frame_with_ramp(seq: u64, dx: usize, sq: Option<(usize, usize)>, ramp: u16) -> Arc<RawFrame> {
+/// The stand-in's column profile: a bowl across the columns, up to 50 DN (curved, since the
+/// loop never serves a network's tilt: no camera motion tells a ramp from scene).
+fn column_bowl(x: usize) -> f32 {
+    0.05 * (x as f32 - (W as f32 - 1.0) / 2.0).powi(2)
+}
+
+/// The same plus `scale` × [`column_bowl`] (a sensor pattern).
+fn frame_with_pattern(
+    seq: u64,
+    dx: usize,
+    sq: Option<(usize, usize)>,
+    scale: u16,
+) -> Arc<RawFrame> {
     let mut data: Vec<u16> = (0..W * H)
         .map(|i| {
             let (x, y) = ((i % W + dx) % W, i / W);
             1000 + ((x * 37 + y * 11) % 23) as u16 * 40
                 + ((x / 6 + (y / 6) * 3) % 5) as u16 * 150
-                + ramp * (i % W) as u16
+                + (f32::from(scale) * column_bowl(i % W)).round() as u16
         })
         .collect();
     if let Some((sx, sy)) = sq {
@@ -224,10 +235,10 @@ fn the_first_stage_is_served_before_the_fit_ends() {
     FIT_MS.store(0, Ordering::SeqCst);
     let (s, shared, _dir) = setup("fit_on_start = false\n", None);
     let rx = shared.events.subscribe(256);
-    // The frames carry the column ramp the stand-in's final pattern has (twice its first
+    // The frames carry the column profile the stand-in's final pattern has (twice its first
     // stage's), so the motion check supports the refinement.
     for dx in 0..6 {
-        s.offer_frame(&frame_with_ramp(dx as u64, dx * 5, None, 2));
+        s.offer_frame(&frame_with_pattern(dx as u64, dx * 5, None, 2));
         std::thread::sleep(Duration::from_millis(5));
     }
     s.request(FitRequest::default()).unwrap();
