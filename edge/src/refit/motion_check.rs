@@ -549,7 +549,7 @@ fn components(net: &[f32], w: usize, h: usize) -> [Vec<f32>; 3] {
 /// `base` plus each component of the network's part (row profile, column profile, rest) at
 /// its weight: the pattern the frames support. The weight is the estimate of how much of the
 /// component is pattern, so serving it scaled is what errs least in the mean; a cut-off that
-/// dropped components below 0.8 lost 1.5–2 dB on the drift bench (human and city scenes, both
+/// dropped components below 0.8 lost 0.7–2 dB on the drift bench (human and city scenes, both
 /// budgets) once the tilt was out, by dropping well-founded shading at 0.5–0.8.
 pub fn supported(base: &Pattern, full: &Pattern, check: &RefineWeight) -> Pattern {
     let (w, h) = (base.width(), base.height());
