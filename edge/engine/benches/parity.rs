@@ -28,7 +28,11 @@
 //! | lpn_l2 half 320×240 | 300 | 3 | 29.82 (0.89) | 28.83 (1.02) ¹ | −0.99 ± 0.78 |
 //! | lpn_l2 full 640×480 | 300 | 1 (seed 0) | 26.63 | 25.44 ¹ | −1.19 |
 //! | lpn_l2 full, lockstep | 100 | 1 | 21.52 | 21.50 ¹ | −0.02 |
+//! | lpn_l2 full 640×480 ² | 300 | 3 (0–2) | 25.88 (0.48) | 25.68 (0.63) | −0.20 ± 0.46 |
 //!
+//! ² 2026-12-04, the current engine: per seed −0.93, +0.99, −0.65 dB; least-squares PSNR
+//! 29.36 against 28.80, SSIM 0.903 against 0.905; the engine's fit took 185 s per seed, PyTorch's
+//! 290–362 s.
 //! ¹ engine of the pre-`edge/engine` tree (commit d791857 plus this tooling), same bench code.
 //! Least-squares PSNR and SSIM agree as closely (quarter sets: Δ ls +0.16 / −0.02 dB, Δ SSIM
 //! 0.000 / −0.003). One run's PSNR moves by ±1–1.5 dB with the seed on both sides, so a single
