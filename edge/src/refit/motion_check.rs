@@ -24,8 +24,8 @@
 //! on the drift bench's human scene, against ±0.05 on the city's), and a point estimate would
 //! drop a good refinement at random. Each weight is therefore shrunk towards the network's own
 //! answer (1) by its standard error, measured by the jackknife over the pairs: precise
-//! evidence against a component (the city's sky gradient, 0.0–0.5 ± 0.1) still removes it,
-//! scattered evidence defers to the fit, unless the served part would make the pairs
+//! evidence against a component (the city's sky gradient, 0.0–0.5 ± 0.1) still scales it
+//! down to what the pairs measured, scattered evidence defers to the fit, unless the served part would make the pairs
 //! disagree more than the first stage alone. A set with no motion at all carries the shading
 //! of the pattern being served onto its new first stage ([`carry_shading`]).
 //!
